@@ -1,0 +1,65 @@
+# Makefile -- top level: builds the C components and runs every test tier.
+#
+#   make                 build fcgi-app/fcgi-app and collector/collector
+#   make test            build, then run every test tier (tests/run)
+#   make check           static analysis: cppcheck and clang-tidy
+#   make bench           benchmarks side by side with their peers
+#   make run             the whole stack natively on loopback, foreground
+#   make base-image      build debian:bookworm-slim locally when no registry
+#   make clean
+#
+#   SANITIZER=address,undefined (or address, or undefined) builds every
+#   component with those sanitizers; `make test SANITIZER=...` runs the
+#   suite that way and fails on any sanitizer report.
+#   TIERS="unit pool" limits the tiers tests/run runs.
+
+COMPONENTS := fcgi-app collector
+SANITIZER  ?=
+TIERS      ?=
+FUZZ_SECONDS ?= 20
+
+export SANITIZER TIERS FUZZ_SECONDS
+
+# Components whose Makefile exists (lets a partial checkout still build).
+BUILT := $(foreach c,$(COMPONENTS),$(if $(wildcard $(c)/Makefile),$(c)))
+
+.PHONY: all unit fuzz test check bench run clean base-image sanitizer-stamp
+
+# Objects built with other sanitizer flags are thrown away first, so
+# `make test` after `make test SANITIZER=...` never mixes the two.
+STAMP := .build-sanitizer
+sanitizer-stamp:
+	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$(SANITIZER)" ]; then \
+	    for c in $(BUILT); do $(MAKE) -s -C $$c clean; done; \
+	    echo "$(SANITIZER)" > $(STAMP); fi
+
+all: sanitizer-stamp
+	@set -e; for c in $(BUILT); do $(MAKE) -C $$c all; done
+
+unit: sanitizer-stamp
+	@set -e; for c in $(BUILT); do $(MAKE) -C $$c unit; done
+
+fuzz:
+	@set -e; for c in $(BUILT); do $(MAKE) -C $$c fuzz; done
+
+# The fuzzers are built with clang's libFuzzer and their own sanitizers, so
+# they are built once whatever SANITIZER says.
+test: all unit fuzz
+	tests/run
+
+check:
+	tests/check
+
+bench: all
+	@set -e; for b in tests/bench/*/run; do \
+	    if [ -x "$$b" ]; then echo "== $$b"; "$$b"; fi; done
+
+run: all
+	python3 tests/lib/stack.py
+
+base-image:
+	tests/compose/base-image.sh
+
+clean:
+	@set -e; for c in $(BUILT); do $(MAKE) -C $$c clean; done
+	rm -rf tests/.out $(STAMP)

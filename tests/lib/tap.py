@@ -1,0 +1,100 @@
+"""tap.py -- the test protocol shared by every Python test in tests/.
+
+A test program prints one line per case:
+    ok - <name>
+    not ok - <name>: <reason>
+    skip - <name>: <reason>
+and exits 0 when every case passed (skips allowed), 77 when the whole program
+was skipped, 1 otherwise.  tests/run counts these lines.
+
+Usage:
+    from tap import Suite
+    t = Suite()
+    @t.case
+    def root_is_ok(): assert ...
+    t.run()            # runs every case, prints, exits
+"""
+import os
+import sys
+import time
+import traceback
+
+
+class Skip(Exception):
+    """Raise inside a case to report it as skipped."""
+
+
+class Suite:
+    def __init__(self):
+        self.cases = []
+        self.failed = 0
+        self.passed = 0
+        self.skipped = 0
+
+    def case(self, fn):
+        self.cases.append(fn)
+        return fn
+
+    def report(self, name, ok, reason=""):
+        if ok:
+            self.passed += 1
+            print(f"ok - {name}", flush=True)
+        else:
+            self.failed += 1
+            print(f"not ok - {name}: {reason}", flush=True)
+
+    def skip(self, name, reason):
+        self.skipped += 1
+        print(f"skip - {name}: {reason}", flush=True)
+
+    def run(self, setup=None, teardown=None):
+        only = os.environ.get("TEST_ONLY")
+        ctx = None
+        try:
+            if setup is not None:
+                ctx = setup()
+        except Skip as e:
+            for fn in self.cases:
+                self.skip(fn.__name__, str(e))
+            sys.exit(77)
+        except Exception:
+            traceback.print_exc()
+            for fn in self.cases:
+                self.report(fn.__name__, False, "setup failed")
+            if teardown is not None:
+                try:
+                    teardown(ctx)
+                except Exception:
+                    traceback.print_exc()
+            sys.exit(1)
+        try:
+            for fn in self.cases:
+                if only and only not in fn.__name__:
+                    continue
+                t0 = time.monotonic()
+                try:
+                    fn(ctx) if fn.__code__.co_argcount else fn()
+                except Skip as e:
+                    self.skip(fn.__name__, str(e))
+                    continue
+                except AssertionError as e:
+                    traceback.print_exc(file=sys.stderr)
+                    self.report(fn.__name__, False, str(e) or "assertion failed")
+                    continue
+                except Exception as e:
+                    traceback.print_exc(file=sys.stderr)
+                    self.report(fn.__name__, False, f"{type(e).__name__}: {e}")
+                    continue
+                dt = time.monotonic() - t0
+                self.report(fn.__name__ + (f" ({dt:.1f}s)" if dt >= 1 else ""), True)
+        finally:
+            if teardown is not None:
+                try:
+                    teardown(ctx)
+                except Exception:
+                    traceback.print_exc()
+        if self.failed:
+            sys.exit(1)
+        if self.passed == 0 and self.skipped:
+            sys.exit(77)
+        sys.exit(0)
