@@ -31,8 +31,9 @@ int cookie_session_id(const char *header, size_t len, const char *name,
  * "<name>=s%3A<id>.<sig>; Path=/; Expires=<IMF-fixdate>; HttpOnly[;
  * Secure]; SameSite=Lax" signed with secret, exactly as express-session +
  * cookie.serialize would send it.  expires_ms is Unix ms.  Returns 0, or
- * -1 on an invalid name (empty, too long, not an RFC 6265 token), a date
- * outside years 0..9999, a signing failure or OOM. */
+ * -1 on an invalid name (empty, too long, not an RFC 6265 token), an id
+ * that fails sign_id_valid(), a date outside years 0..9999, a signing
+ * failure or OOM; out is then left as it was (unless OOM). */
 int cookie_format(struct buf *out, const char *name, const char *id,
                   const char *secret, int64_t expires_ms, int secure);
 

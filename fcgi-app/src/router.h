@@ -38,7 +38,10 @@ struct route_match {
  * -> ROUTE_METHOD_NOT_ALLOWED with allow.  Malformed percent-encoding, a
  * decoded NUL, invalid UTF-8 or an over-long name -> ROUTE_BAD_REQUEST.
  * Unknown paths -> ROUTE_NOT_FOUND.  Never fails otherwise.  method and
- * uri may be NULL (treated as ""). */
+ * uri may be NULL (treated as "").  As in Express 4's defaults the
+ * literal parts match case-insensitively ("/Session" is ROUTE_SESSION)
+ * and the raw path is matched before decoding ("/%73ession" is not
+ * found); a path not starting with '/' is not found. */
 void router_match(const char *method, const char *uri, size_t urilen,
                   struct route_match *m);
 
