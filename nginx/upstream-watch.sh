@@ -1,0 +1,173 @@
+#!/bin/sh
+# upstream-watch.sh -- nginx container entrypoint: follow the scaled pool
+#
+# Open-source nginx 1.22 resolves the names in an "upstream" block once,
+# when it reads its config: the "resolve" parameter of "server" was
+# NGINX Plus only until nginx 1.27.3 (CHANGES 1.27.3: 'the "server"
+# directive in the "upstream" block supports the "resolve" parameter';
+# github.com/nginx/nginx pull 208, "Upstream: re-resolvable servers").
+# Debian 12 ships 1.22.1, which rejects it ('invalid parameter "resolve"').
+# So this script does the re-resolution from outside:
+#
+#   1. every UPSTREAM_INTERVAL seconds, resolve UPSTREAM_SERVICE with
+#      "getent ahosts" (Docker's embedded DNS answers a service name with
+#      one address per running container of "compose up --scale");
+#   2. when the sorted set of addresses changed, rewrite UPSTREAM_FILE
+#      ("upstream fcgi_app { server <ip>:<port>; ... keepalive N; }"),
+#      check the whole config with "nginx -t", and on success reload nginx
+#      gracefully (SIGHUP to the master, what "nginx -s reload" sends: new
+#      workers take new connections, old ones finish their requests); on
+#      failure put the previous file back and keep running;
+#   3. supervise nginx: it runs in the foreground as our child; SIGTERM,
+#      SIGQUIT, SIGINT, SIGHUP and SIGUSR1 are forwarded to it, and we exit
+#      with its status when it exits.
+#
+# Usage: upstream-watch.sh [nginx options...]
+#   The options (e.g. "-p /run/x -c /run/x/nginx.conf") go to every nginx
+#   invocation; "-g 'daemon off;'" is added to the one that starts it, so
+#   the config itself must not say "daemon".
+# Environment (defaults for the container):
+#   UPSTREAM_SERVICE   fcgi-app                              name to resolve
+#   UPSTREAM_PORT      9000                                  pool's port
+#   UPSTREAM_FILE      /var/lib/nginx/upstream/fcgi-app.conf  the include
+#   UPSTREAM_KEEPALIVE 8            idle kept connections per nginx worker
+#   UPSTREAM_INTERVAL  1                            seconds between checks
+#   NGINX              nginx                                the binary
+
+set -u
+
+UPSTREAM_SERVICE=${UPSTREAM_SERVICE:-fcgi-app}
+UPSTREAM_PORT=${UPSTREAM_PORT:-9000}
+UPSTREAM_FILE=${UPSTREAM_FILE:-/var/lib/nginx/upstream/fcgi-app.conf}
+UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-8}
+UPSTREAM_INTERVAL=${UPSTREAM_INTERVAL:-1}
+NGINX=${NGINX:-nginx}
+
+nginx_pid=
+watch_pid=
+
+log() {
+    printf 'upstream-watch: %s\n' "$*" >&2
+}
+
+# Print the pool's addresses, one per line, sorted and unique, IPv6 in
+# brackets.  Exit status: 0 found, 2 the name does not exist (scaled to 0),
+# anything else a resolver failure (keep what we have).
+resolve() {
+    out=$(getent ahosts "$UPSTREAM_SERVICE")
+    rc=$?
+    [ "$rc" -eq 0 ] || return "$rc"
+    printf '%s\n' "$out" | awk '$2 == "STREAM" {
+        if (index($1, ":")) print "[" $1 "]"; else print $1 }' | sort -u
+}
+
+# Print the upstream block for the addresses in $1 (newline separated).
+render() {
+    printf '# Written by upstream-watch.sh for "%s"; do not edit.\n' \
+        "$UPSTREAM_SERVICE"
+    printf 'upstream fcgi_app {\n'
+    if [ -z "$1" ]; then
+        # No instance: nginx needs a server line; a "down" one makes every
+        # request a fast 502 (JSON) until an instance appears.
+        printf '    server 127.0.0.1:%s down;\n' "$UPSTREAM_PORT"
+    else
+        for a in $1; do
+            # One failure takes an instance out for 5 s (a container that
+            # is going away); the other instances take its requests.
+            printf '    server %s:%s max_fails=1 fail_timeout=5s;\n' \
+                "$a" "$UPSTREAM_PORT"
+        done
+    fi
+    # keepalive is per nginx worker.  2 workers x 8 = 16 idle connections
+    # at most, which must not exceed what one pool instance serves at once
+    # (APP_WORKERS x APP_THREADS, 16 or more in compose.yaml), so that even
+    # if all of them land on one instance, and even with a pool that pinned
+    # a thread per idle connection (ours does not), no request waits
+    # behind an idle connection.
+    printf '    keepalive %s;\n' "$UPSTREAM_KEEPALIVE"
+    # Close idle connections before a pool instance would (no request is
+    # sent on a connection the far side is closing).
+    printf '    keepalive_timeout 30s;\n'
+    printf '}\n'
+}
+
+# Bring UPSTREAM_FILE in line with DNS.  $1 is "reload" to signal nginx
+# when the file changed; the rest are nginx's options.  Returns 0 when the
+# file is current (changed or not), 1 when the new one was refused.
+update() {
+    mode=$1
+    shift
+    addrs=$(resolve)
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
+        log "getent ahosts $UPSTREAM_SERVICE failed ($rc); keeping old set"
+        return 0
+    fi
+    [ "$rc" -eq 2 ] && addrs=
+    new=$(render "$addrs")
+    if [ -f "$UPSTREAM_FILE" ] && [ "$new" = "$(cat "$UPSTREAM_FILE")" ]
+    then
+        return 0
+    fi
+    mkdir -p "$(dirname "$UPSTREAM_FILE")" || return 1
+    printf '%s\n' "$new" > "$UPSTREAM_FILE.new" || return 1
+    had_old=0
+    if [ -f "$UPSTREAM_FILE" ]; then
+        cp "$UPSTREAM_FILE" "$UPSTREAM_FILE.prev" && had_old=1
+    fi
+    mv "$UPSTREAM_FILE.new" "$UPSTREAM_FILE" || return 1
+    if ! check=$("$NGINX" "$@" -t -q 2>&1); then
+        log "nginx -t refused the new upstream set; keeping the old one:"
+        log "$check"
+        [ "$had_old" -eq 1 ] && mv "$UPSTREAM_FILE.prev" "$UPSTREAM_FILE"
+        return 1
+    fi
+    log "$UPSTREAM_SERVICE:$UPSTREAM_PORT ->" $addrs
+    if [ "$mode" = reload ] && [ -n "$nginx_pid" ]; then
+        kill -HUP "$nginx_pid" && log "nginx reloaded (pid $nginx_pid)"
+    fi
+    return 0
+}
+
+forward() {
+    [ -n "$nginx_pid" ] && kill -"$1" "$nginx_pid" 2>/dev/null
+}
+
+trap 'forward TERM' TERM
+trap 'forward QUIT' QUIT
+trap 'forward INT' INT
+trap 'forward HUP' HUP
+trap 'forward USR1' USR1
+
+if ! update start "$@"; then
+    log "cannot write a valid $UPSTREAM_FILE; not starting nginx"
+    exit 1
+fi
+
+"$NGINX" "$@" -g 'daemon off;' &
+nginx_pid=$!
+log "nginx started (pid $nginx_pid)"
+
+# The watch loop runs in a subshell, so that this shell can sit in
+# "wait" on nginx (traps run as soon as a signal arrives).  A subshell
+# gets default signal dispositions, and we kill it when nginx is gone.
+(
+    trap - TERM QUIT INT HUP USR1
+    while :; do
+        sleep "$UPSTREAM_INTERVAL"
+        update reload "$@"
+    done
+) &
+watch_pid=$!
+
+# wait returns early (status > 128) each time a trapped signal arrives;
+# go back to waiting as long as nginx is alive.
+while :; do
+    wait "$nginx_pid"
+    status=$?
+    kill -0 "$nginx_pid" 2>/dev/null || break
+done
+kill "$watch_pid" 2>/dev/null
+wait "$watch_pid" 2>/dev/null
+log "nginx exited with status $status"
+exit "$status"

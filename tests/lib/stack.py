@@ -1,0 +1,738 @@
+#!/usr/bin/env python3
+"""stack.py -- start the whole stack natively on loopback (make run, tests).
+
+Owns: rendering the native nginx main config around nginx/app/*.conf,
+starting and supervising Redis (primary + replicas), the FastCGI pool
+(fcgi-app/fcgi-app), nginx and, when built, the collector; waiting until
+each is ready; and stopping every process it started (process groups, no
+orphans) on exit, error or Ctrl-C.  It does not own any component's
+config: redis/*.conf are loaded when present, with path and port
+overrides on the command line.
+
+As a program (what `make run` calls):
+    python3 tests/lib/stack.py [--base-port N] [--run-dir DIR] [--keep]
+starts everything in the foreground on the development ports (nginx on
+3000, /metrics on 3001, Redis on 6379/6380/6381, the pool on 9000) until
+Ctrl-C.
+
+As a library (tests):
+    with Stack(run_dir=tmp, base_port=20100) as s:
+        s.url("/")                    # http://127.0.0.1:20100/
+        s.redis_cli("primary", "PING")
+        s.stop("fcgi-app"); s.cont("fcgi-app")
+
+Port layout for base_port B: nginx B, internal (/metrics) B+1, pool B+2,
+Redis primary B+10, replicas B+11 and B+12.
+"""
+import argparse
+import ctypes
+import http.client
+import os
+import pwd
+import grp
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+NGINX_DIR = os.path.join(ROOT, "nginx")
+APP_BIN = os.path.join(ROOT, "fcgi-app", "fcgi-app")
+COLLECTOR_BIN = os.path.join(ROOT, "collector", "collector")
+REDIS_DIR = os.path.join(ROOT, "redis")
+
+DEV_PORTS = {"http": 3000, "internal": 3001, "app": 9000,
+             "primary": 6379, "replica1": 6380, "replica2": 6381}
+
+REDIS_NODES = ("primary", "replica1", "replica2")
+
+PR_SET_PDEATHSIG = 1
+
+
+class StackError(Exception):
+    """A component failed to start or to become ready."""
+
+
+def ports_for(base_port):
+    """Return the port map for base_port (None: the development ports)."""
+    if base_port is None:
+        return dict(DEV_PORTS)
+    b = base_port
+    return {"http": b, "internal": b + 1, "app": b + 2,
+            "primary": b + 10, "replica1": b + 11, "replica2": b + 12}
+
+
+def _child_setup():
+    """In the child before exec: own process group, die with the parent."""
+    os.setsid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def tail(path, n=30):
+    """Return the last n lines of a file, or a note that it is missing."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 16384))
+            data = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return f"({path}: {e.strerror})"
+    lines = data.splitlines()[-n:]
+    return "\n".join(lines)
+
+
+# --- a minimal RESP client: enough for PING/INFO/GET/SET/ROLE in tests ---
+
+class RedisError(Exception):
+    """An error reply (-ERR ...) from Redis."""
+
+
+def _resp_encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line:
+        raise ConnectionError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RedisError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        if n < 0:
+            return None
+        return [_resp_read(f) for _ in range(n)]
+    raise ConnectionError(f"bad RESP line {line!r}")
+
+
+def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
+    """Run one command on a Redis node (AUTH first when password).
+
+    Returns the decoded reply; raises RedisError on an error reply and
+    OSError/ConnectionError when the node cannot be reached in time."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        f = s.makefile("rb")
+        if password:
+            s.sendall(_resp_encode(["AUTH", password]))
+            _resp_read(f)
+        s.sendall(_resp_encode(list(args)))
+        return _resp_read(f)
+
+
+# --- HTTP helpers ---------------------------------------------------------
+
+def http_get(port, path, headers=None, method="GET", body=None,
+             timeout=10.0):
+    """One request on a fresh connection; returns (status, headers, body).
+
+    headers in the answer is a list of (name, value) pairs (Set-Cookie may
+    repeat).  Raises OSError when nothing answers."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.getheaders(), r.read()
+    finally:
+        c.close()
+
+
+# --- processes ------------------------------------------------------------
+
+class Proc:
+    """One started component: its Popen, output file and main log."""
+
+    def __init__(self, name, argv, env, out_path, log_path=None, cwd=None,
+                 stdout_inherit=False):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.out_path = out_path
+        self.log_path = log_path or out_path
+        self.cwd = cwd
+        self.stdout_inherit = stdout_inherit
+        self.popen = None
+
+    def start(self):
+        out = open(self.out_path, "ab")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv, env=self.env, cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=None if self.stdout_inherit else out,
+                stderr=out, preexec_fn=_child_setup)
+        finally:
+            out.close()
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig):
+        """Send sig to the component's whole process group."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout=10.0):
+        """SIGTERM the group (after SIGCONT), SIGKILL it after timeout."""
+        if self.popen is None:
+            return
+        pgid = self.popen.pid
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        # Kill whatever is left in the group (workers of a dead master).
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def describe(self, n=30):
+        text = f"--- {self.name}: {' '.join(self.argv)}\n"
+        if self.popen is not None and self.popen.poll() is not None:
+            text += f"(exited with status {self.popen.returncode})\n"
+        text += f"--- tail of {self.out_path}\n{tail(self.out_path, n)}\n"
+        if self.log_path != self.out_path:
+            text += f"--- tail of {self.log_path}\n{tail(self.log_path, n)}\n"
+        return text
+
+
+class Stack:
+    """The native stack.  All ports and paths are parameters.
+
+    run_dir:   where configs, logs, data and sockets go (created; a temp
+               dir, removed at exit, when None and keep is False).
+    base_port: port layout (see ports_for); None = development ports.
+    app:       start the pool (False: nginx answers 502, for nginx-only
+               tests before fcgi-app exists).
+    collector: start collector/collector (None: when it is built).
+    watch:     start nginx through nginx/upstream-watch.sh, resolving this
+               service name (instances listen on <addr>:<app port>).
+    hosts_file: with watch, run the watcher in a private mount namespace
+               where this file is bind-mounted over /etc/hosts.
+    """
+
+    def __init__(self, run_dir=None, base_port=None, *, app=True,
+                 collector=False, replicas=2, app_workers=2,
+                 app_threads=8, nginx_workers=2, session_secret=None,
+                 redis_password=None, watch=None, hosts_file=None,
+                 app_env=None, keep=False, verbose=False):
+        self.ports = ports_for(base_port)
+        self.keep = keep
+        self._own_run_dir = run_dir is None
+        self.run_dir = os.path.abspath(
+            run_dir or tempfile.mkdtemp(prefix="stack-"))
+        self.want_app = app
+        self.want_collector = collector
+        self.replicas = replicas
+        self.app_workers = app_workers
+        self.app_threads = app_threads
+        self.nginx_workers = nginx_workers
+        self.secret = (session_secret or os.environ.get("SESSION_SECRET")
+                       or secrets.token_urlsafe(32))
+        self.redis_password = (redis_password
+                               or os.environ.get("REDIS_PASSWORD")
+                               or secrets.token_urlsafe(24))
+        self.watch = watch
+        self.hosts_file = hosts_file
+        self.app_env = dict(app_env or {})
+        self.verbose = verbose
+        self.procs = {}
+        self.started = False
+
+        r = self.run_dir
+        self.dirs = {
+            "log": os.path.join(r, "log"),
+            "nginx_log": os.path.join(r, "log", "nginx"),
+            "app_log": os.path.join(r, "log", "app"),
+            "redis_log": os.path.join(r, "log", "redis"),
+            "out": os.path.join(r, "out"),
+            "nginx": os.path.join(r, "nginx"),
+            "data": os.path.join(r, "data"),
+            "collector": os.path.join(r, "collector"),
+        }
+        self.logs = {
+            "nginx-access": os.path.join(r, "log", "nginx", "access.log"),
+            "nginx-error": os.path.join(r, "log", "nginx", "error.log"),
+            "primary": os.path.join(r, "log", "redis", "redis-server.log"),
+            "replica1": os.path.join(r, "log", "redis",
+                                     "redis-replica-1.log"),
+            "replica2": os.path.join(r, "log", "redis",
+                                     "redis-replica-2.log"),
+        }
+        self.nginx_conf = os.path.join(r, "nginx", "nginx.conf")
+        self.upstream_conf = os.path.join(r, "nginx", "upstream.conf")
+
+    # --- public helpers ---------------------------------------------------
+
+    def url(self, path="/", internal=False):
+        port = self.ports["internal" if internal else "http"]
+        return f"http://127.0.0.1:{port}{path}"
+
+    def get(self, path, headers=None, method="GET", body=None,
+            internal=False, timeout=10.0):
+        """HTTP request through nginx: (status, header pairs, body)."""
+        port = self.ports["internal" if internal else "http"]
+        return http_get(port, path, headers, method, body, timeout)
+
+    def redis_cli(self, node, *args, timeout=2.0):
+        """Run a command on "primary", "replica1" or "replica2"."""
+        return redis_command(self.ports[node], self.redis_password, *args,
+                             timeout=timeout)
+
+    def log_path(self, name):
+        """Main log file of a component (nginx-access, nginx-error,
+        primary, replica1, replica2, fcgi-app: the pool's directory)."""
+        if name == "fcgi-app":
+            return self.dirs["app_log"]
+        if name in self.logs:
+            return self.logs[name]
+        return self.procs[name].log_path
+
+    def pid(self, name):
+        return self.procs[name].popen.pid
+
+    def kill(self, name, sig=signal.SIGKILL):
+        """Signal a component's process group (default SIGKILL) and, for
+        SIGKILL/SIGTERM, wait for it to be gone."""
+        p = self.procs[name]
+        p.signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            try:
+                p.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                raise StackError(f"{name} did not exit on signal {sig}")
+
+    def stop(self, name):
+        """SIGSTOP a component (it stalls; its sockets stay open)."""
+        self.procs[name].signal(signal.SIGSTOP)
+
+    def cont(self, name):
+        """SIGCONT a component stopped by stop()."""
+        self.procs[name].signal(signal.SIGCONT)
+
+    def terminate(self, name):
+        """Stop a component for good (SIGTERM, then SIGKILL)."""
+        self.procs[name].stop()
+
+    def restart(self, name):
+        """Start a component again (after kill/terminate) and wait until
+        it is ready."""
+        p = self.procs[name]
+        if p.alive():
+            p.stop()
+        p.start()
+        self._wait_ready(name)
+
+    # --- lifecycle --------------------------------------------------------
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def start(self):
+        """Start every component in order and wait until each is ready.
+        On failure stop what was started and raise StackError."""
+        try:
+            for d in self.dirs.values():
+                os.makedirs(d, exist_ok=True)
+            self._start_redis()
+            if self.want_app:
+                if not os.access(APP_BIN, os.X_OK):
+                    raise StackError(f"{APP_BIN} is not built "
+                                     "(make -C fcgi-app)")
+                self.add_app("fcgi-app", f"127.0.0.1:{self.ports['app']}")
+            self._start_nginx()
+            if self.want_collector is None:
+                self.want_collector = os.access(COLLECTOR_BIN, os.X_OK)
+            if self.want_collector:
+                self._start_collector()
+            self.started = True
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Stop everything, newest first; remove an owned temp run dir."""
+        for name in reversed(list(self.procs)):
+            self.procs[name].stop()
+        if self._own_run_dir and not self.keep:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # --- components -------------------------------------------------------
+
+    def _spawn(self, name, argv, env=None, log_path=None, inherit=False):
+        out = os.path.join(self.dirs["out"], f"{name}.out")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        p = Proc(name, argv, full_env, out, log_path, cwd=self.run_dir,
+                 stdout_inherit=inherit)
+        self.procs[name] = p
+        p.start()
+        return p
+
+    def _fail(self, name, why):
+        p = self.procs.get(name)
+        detail = p.describe() if p else ""
+        raise StackError(f"{name}: {why}\n{detail}")
+
+    def _wait(self, name, check, timeout, what):
+        """Poll check() until true; fail with the component's log tail
+        when it exits or timeout passes."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            p = self.procs.get(name)
+            if p is not None and not p.alive():
+                self._fail(name, f"exited while waiting for {what}")
+            try:
+                if check():
+                    return
+            except Exception as e:  # noqa: BLE001 (readiness probe)
+                last = e
+            if time.monotonic() > deadline:
+                self._fail(name, f"not ready after {timeout}s ({what}; "
+                                 f"last error: {last})")
+            time.sleep(0.05)
+
+    def _wait_ready(self, name):
+        if name in REDIS_NODES:
+            self._wait(name, lambda: self.redis_cli(name, "PING") == "PONG",
+                       10, "PING")
+            if name != "primary":
+                self._wait(name, lambda: "master_link_status:up"
+                           in self.redis_cli(name, "INFO", "replication"),
+                           15, "replication link up")
+        elif name.startswith("fcgi-app"):
+            addr = self.app_addrs[name]
+            self._wait(name, lambda: _can_connect(addr), 10,
+                       f"listening on {addr}")
+        elif name == "nginx":
+            want_app = self.want_app or self.watch
+            path = "/healthz" if want_app else "/nginx-only-probe"
+
+            def healthy():
+                st, _, _ = self.get(path, timeout=2)
+                return st == 200 if want_app else st in (502, 404)
+            self._wait(name, healthy, 15, f"GET {path} through nginx")
+
+    def _redis_argv(self, node):
+        """redis-server command line for a node: redis/<role>.conf when
+        present, else built-in settings; ports and paths always overridden.
+        """
+        port = self.ports[node]
+        role = "primary" if node == "primary" else "replica"
+        conf = os.path.join(REDIS_DIR, f"{role}.conf")
+        data = os.path.join(self.dirs["data"], node)
+        os.makedirs(data, exist_ok=True)
+        argv = ["redis-server"]
+        if (os.path.isfile(conf)
+                and os.environ.get("STACK_REDIS_CONF", "1") != "0"):
+            argv.append(self._native_redis_conf(role, conf))
+        argv += ["--port", str(port), "--bind", "127.0.0.1",
+                 "--dir", data, "--logfile", self.logs[node],
+                 "--daemonize", "no", "--pidfile", "",
+                 "--requirepass", self.redis_password,
+                 "--masterauth", self.redis_password,
+                 "--protected-mode", "yes"]
+        if node != "primary":
+            argv += ["--replicaof", "127.0.0.1", str(self.ports["primary"])]
+        return argv
+
+    # Directives of redis/*.conf that name container paths or hosts, or
+    # the container's ACL users.  Redis applies the file before the
+    # command line and "dir /data" fails at once where /data does not
+    # exist, so these are dropped from a copy instead of overridden.
+    # Natively every node uses one password (requirepass/masterauth);
+    # the ACL users are a container concern (redis/users.acl.in).
+    REDIS_DROP = ("dir", "logfile", "aclfile", "pidfile", "bind",
+                  "replicaof", "slaveof", "masteruser", "masterauth",
+                  "requirepass", "include", "daemonize", "port",
+                  "unixsocket", "user")
+
+    def _native_redis_conf(self, role, conf):
+        """Copy redis/<role>.conf into the run dir minus REDIS_DROP."""
+        out = os.path.join(self.dirs["data"], f"{role}.conf")
+        keep = []
+        with open(conf) as f:
+            for line in f:
+                words = line.split()
+                if words and words[0].lower() in self.REDIS_DROP:
+                    continue
+                keep.append(line)
+        with open(out, "w") as f:
+            f.write(f"# Native copy of {conf} (stack.py dropped: "
+                    + " ".join(self.REDIS_DROP) + ")\n")
+            f.writelines(keep)
+        return out
+
+    def _start_redis(self):
+        nodes = ["primary"] + [f"replica{i}"
+                               for i in range(1, self.replicas + 1)]
+        for node in nodes:
+            self._spawn(node, self._redis_argv(node),
+                        log_path=self.logs[node])
+        for node in nodes:
+            self._wait_ready(node)
+
+    app_addrs = None
+
+    def add_app(self, name, listen, hostname=None, env=None):
+        """Start one pool instance listening on listen ("ip:port" or
+        "unix:/path") and wait until it accepts connections."""
+        if self.app_addrs is None:
+            self.app_addrs = {}
+        e = {
+            "APP_LISTEN": listen,
+            "APP_WORKERS": str(self.app_workers),
+            "APP_THREADS": str(self.app_threads),
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": str(self.ports["primary"]),
+            "REDIS_PASSWORD": self.redis_password,
+            "SESSION_SECRET": self.secret,
+            "LOG_DIR": self.dirs["app_log"],
+        }
+        if hostname:
+            e["APP_HOSTNAME"] = hostname
+        e.update(self.app_env)
+        e.update(env or {})
+        self.app_addrs[name] = listen
+        self._spawn(name, [APP_BIN], e,
+                    log_path=os.path.join(self.dirs["app_log"],
+                                          f"{hostname or socket.gethostname()}.log"))
+        self._wait_ready(name)
+
+    def _render_upstream(self):
+        """The native upstream: the one pool instance (no watcher)."""
+        listen = f"127.0.0.1:{self.ports['app']}"
+        return (
+            "# Rendered by tests/lib/stack.py; do not edit.\n"
+            "upstream fcgi_app {\n"
+            f"    server {listen};\n"
+            # Same arithmetic as upstream-watch.sh: nginx workers x
+            # keepalive <= APP_WORKERS x APP_THREADS of the instance.
+            f"    keepalive {self._keepalive()};\n"
+            "    keepalive_timeout 30s;\n"
+            "}\n")
+
+    def _keepalive(self):
+        return max(1, (self.app_workers * self.app_threads)
+                   // self.nginx_workers)
+
+    def _render_nginx_conf(self):
+        r = self.run_dir
+        tmp = os.path.join(r, "nginx", "tmp")
+        user = ""
+        if os.geteuid() == 0:
+            # nginx started as root would run its workers as "nobody";
+            # run them as the current user, who owns the run dir.
+            pw = pwd.getpwuid(os.geteuid())
+            user = f"user {pw.pw_name} {grp.getgrgid(pw.pw_gid).gr_name};\n"
+        temp_paths = "".join(
+            f"    {k}_temp_path {tmp}/{k};\n"
+            for k in ("client_body", "fastcgi", "proxy", "scgi", "uwsgi"))
+        return (
+            "# Rendered by tests/lib/stack.py for a native run; the server\n"
+            "# bodies are nginx/app/*.conf (app/ is a symlink).\n"
+            f"{user}"
+            f"worker_processes {self.nginx_workers};\n"
+            f"pid {r}/nginx/nginx.pid;\n"
+            f"error_log {self.logs['nginx-error']} notice;\n"
+            "events {\n    worker_connections 1024;\n}\n"
+            "http {\n"
+            f"    access_log {self.logs['nginx-access']} combined;\n"
+            f"{temp_paths}"
+            f"    include {self.upstream_conf};\n"
+            "    server {\n"
+            f"        listen 127.0.0.1:{self.ports['http']};\n"
+            "        set $app_internal 0;\n"
+            "        include app/server.conf;\n"
+            "    }\n"
+            "    server {\n"
+            f"        listen 127.0.0.1:{self.ports['internal']};\n"
+            "        set $app_internal 1;\n"
+            "        include app/server.conf;\n"
+            "    }\n"
+            "}\n")
+
+    def nginx_args(self):
+        """Options that select this stack's nginx (for nginx -t etc.)."""
+        return ["-p", self.dirs["nginx"] + "/", "-c", self.nginx_conf]
+
+    def _start_nginx(self):
+        ndir = self.dirs["nginx"]
+        os.makedirs(os.path.join(ndir, "tmp"), exist_ok=True)
+        link = os.path.join(ndir, "app")
+        if not os.path.islink(link):
+            os.symlink(os.path.join(NGINX_DIR, "app"), link)
+        with open(self.nginx_conf, "w") as f:
+            f.write(self._render_nginx_conf())
+        if self.watch:
+            env = {"UPSTREAM_SERVICE": self.watch,
+                   "UPSTREAM_PORT": str(self.ports["app"]),
+                   "UPSTREAM_FILE": self.upstream_conf,
+                   "UPSTREAM_KEEPALIVE": str(self._keepalive()),
+                   "UPSTREAM_INTERVAL": "1"}
+            watcher = [os.path.join(NGINX_DIR, "upstream-watch.sh")]
+            watcher += self.nginx_args()
+            if self.hosts_file:
+                argv = ["unshare", "-m", "sh", "-c",
+                        'mount --bind "$0" /etc/hosts && exec "$@"',
+                        self.hosts_file] + watcher
+            else:
+                argv = watcher
+            self._spawn("nginx", argv, env,
+                        log_path=self.logs["nginx-error"])
+        else:
+            with open(self.upstream_conf, "w") as f:
+                f.write(self._render_upstream())
+            check = subprocess.run(["nginx", "-t", "-q"] + self.nginx_args(),
+                                   capture_output=True, text=True)
+            if check.returncode != 0:
+                raise StackError("nginx -t failed:\n" + check.stderr)
+            self._spawn("nginx", ["nginx"] + self.nginx_args()
+                        + ["-g", "daemon off;"],
+                        log_path=self.logs["nginx-error"])
+        self._wait_ready("nginx")
+
+    def _start_collector(self):
+        state = os.path.join(self.dirs["collector"], "state.json")
+        argv = [COLLECTOR_BIN, "--state", state,
+                f"nginx-access={self.logs['nginx-access']}",
+                f"nginx-error={self.logs['nginx-error']}",
+                f"fcgi-app={self.dirs['app_log']}/*.log",
+                f"redis={self.dirs['redis_log']}/*.log"]
+        self._spawn("collector", argv, inherit=self.verbose)
+        time.sleep(0.3)
+        if not self.procs["collector"].alive():
+            self._fail("collector", "exited at start")
+
+
+def _can_connect(addr):
+    if addr.startswith("unix:"):
+        s = socket.socket(socket.AF_UNIX)
+        target = addr[5:]
+    else:
+        host, _, port = addr.rpartition(":")
+        host = host.strip("[]")
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam)
+        target = (host, int(port))
+    try:
+        s.settimeout(0.5)
+        s.connect(target)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Run the whole stack natively on loopback until Ctrl-C.")
+    ap.add_argument("--base-port", type=int, default=None,
+                    help="port layout base (default: 3000/6379/9000)")
+    ap.add_argument("--run-dir", default=None,
+                    help="configs, logs and data (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temp run dir at exit")
+    ap.add_argument("--no-collector", action="store_true")
+    args = ap.parse_args(argv)
+
+    stopping = []
+
+    def on_signal(signum, _frame):
+        stopping.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    given_secret = "SESSION_SECRET" in os.environ
+    given_pw = "REDIS_PASSWORD" in os.environ
+    s = Stack(run_dir=args.run_dir, base_port=args.base_port,
+              collector=False if args.no_collector else None,
+              keep=args.keep, verbose=True)
+    try:
+        s.start()
+    except KeyboardInterrupt:
+        print("stack: interrupted during start", file=sys.stderr)
+        return 130
+    except StackError as e:
+        print(f"stack: {e}", file=sys.stderr)
+        return 1
+    try:
+        p = s.ports
+        print(f"stack: run dir     {s.run_dir}")
+        print(f"stack: nginx       {s.url('/')}")
+        print(f"stack: metrics     {s.url('/metrics', internal=True)}")
+        print(f"stack: redis       127.0.0.1:{p['primary']} (replicas "
+              f"{p['replica1']}, {p['replica2']})")
+        print(f"stack: pool        127.0.0.1:{p['app']}")
+        if not given_secret:
+            print(f"stack: SESSION_SECRET={s.secret}  "
+                  "(generated DEV value for this run only)")
+        if not given_pw:
+            print(f"stack: REDIS_PASSWORD={s.redis_password}  "
+                  "(generated DEV value for this run only)")
+        print("stack: logs        " + s.dirs["log"])
+        print("stack: ready; Ctrl-C stops everything", flush=True)
+        while True:
+            for name, proc in s.procs.items():
+                if not proc.alive():
+                    print(f"stack: {name} exited unexpectedly\n"
+                          + proc.describe(), file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstack: stopping", file=sys.stderr)
+        return 0
+    finally:
+        s.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
