@@ -245,6 +245,9 @@ class Stack:
     base_port: port layout (see ports_for); None = development ports.
     app:       start the pool (False: nginx answers 502, for nginx-only
                tests before fcgi-app exists).
+    apps:      instead of the one pool, these instances: a list of
+               (name, listen, hostname) tuples, e.g. for the watcher test
+               ("app-a", "127.0.0.2:<app port>", "app-a").
     collector: start collector/collector (None: when it is built).
     watch:     start nginx through nginx/upstream-watch.sh, resolving this
                service name (instances listen on <addr>:<app port>).
@@ -256,13 +259,18 @@ class Stack:
                  collector=False, replicas=2, app_workers=2,
                  app_threads=8, nginx_workers=2, session_secret=None,
                  redis_password=None, watch=None, hosts_file=None,
-                 app_env=None, keep=False, verbose=False):
+                 app_env=None, apps=None, keep=False, verbose=False):
         self.ports = ports_for(base_port)
         self.keep = keep
         self._own_run_dir = run_dir is None
         self.run_dir = os.path.abspath(
             run_dir or tempfile.mkdtemp(prefix="stack-"))
-        self.want_app = app
+        if apps is None:
+            apps = ([("fcgi-app", f"127.0.0.1:{self.ports['app']}", None)]
+                    if app else [])
+        self.app_specs = list(apps)
+        self.want_app = bool(self.app_specs)
+        self.app_addrs = {}
         self.want_collector = collector
         self.replicas = replicas
         self.app_workers = app_workers
@@ -381,11 +389,11 @@ class Stack:
             for d in self.dirs.values():
                 os.makedirs(d, exist_ok=True)
             self._start_redis()
-            if self.want_app:
-                if not os.access(APP_BIN, os.X_OK):
-                    raise StackError(f"{APP_BIN} is not built "
-                                     "(make -C fcgi-app)")
-                self.add_app("fcgi-app", f"127.0.0.1:{self.ports['app']}")
+            if self.want_app and not os.access(APP_BIN, os.X_OK):
+                raise StackError(f"{APP_BIN} is not built "
+                                 "(make -C fcgi-app)")
+            for name, listen, hostname in self.app_specs:
+                self.add_app(name, listen, hostname)
             self._start_nginx()
             if self.want_collector is None:
                 self.want_collector = os.access(COLLECTOR_BIN, os.X_OK)
@@ -452,7 +460,7 @@ class Stack:
             self._wait(name, lambda: _can_connect(addr), 10,
                        f"listening on {addr}")
         elif name == "nginx":
-            want_app = self.want_app or self.watch
+            want_app = self.want_app
             path = "/healthz" if want_app else "/nginx-only-probe"
 
             def healthy():
@@ -519,13 +527,9 @@ class Stack:
         for node in nodes:
             self._wait_ready(node)
 
-    app_addrs = None
-
     def add_app(self, name, listen, hostname=None, env=None):
         """Start one pool instance listening on listen ("ip:port" or
         "unix:/path") and wait until it accepts connections."""
-        if self.app_addrs is None:
-            self.app_addrs = {}
         e = {
             "APP_LISTEN": listen,
             "APP_WORKERS": str(self.app_workers),
