@@ -1,0 +1,222 @@
+/* log.c -- the app's log: access lines and level-checked messages
+ *
+ * One global descriptor, log_fd, shared by every thread of a process.  A
+ * line is built in a stack buffer and written with a single write(2) on an
+ * O_APPEND descriptor, which the kernel appends atomically for regular
+ * files, so neither threads nor the worker processes sharing the file
+ * interleave inside a line.  Reopening opens the path again and dup2()s the
+ * new descriptor over log_fd: a thread writing concurrently sees either the
+ * old or the new file, never a closed descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX 8192
+
+int log_threshold = LOG_LEVEL_INFO;
+
+static int  log_fd = STDERR_FILENO;
+static char log_path[4096];
+
+static const char *log_names[] = { "error", "warn", "info", "debug" };
+
+/* Open log_path.  Returns the descriptor or -1 with err filled. */
+static int
+log_open_path(char *err, size_t errlen)
+{
+    int fd;
+
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        snprintf(err, errlen, "open() \"%s\" failed: %s", log_path,
+                 strerror(errno));
+    }
+    return fd;
+}
+
+int
+log_open(const char *dir, const char *host, int level, char *err,
+         size_t errlen)
+{
+    int fd;
+
+    log_threshold = level;
+    if (dir == NULL || *dir == '\0') {
+        log_path[0] = '\0';
+        return 0;
+    }
+    if ((size_t) snprintf(log_path, sizeof(log_path), "%s/%s.log", dir, host)
+        >= sizeof(log_path))
+    {
+        snprintf(err, errlen, "LOG_DIR: path too long");
+        log_path[0] = '\0';
+        return -1;
+    }
+    fd = log_open_path(err, errlen);
+    if (fd == -1) {
+        log_path[0] = '\0';
+        return -1;
+    }
+    if (log_fd != STDERR_FILENO) {
+        close(log_fd);
+    }
+    log_fd = fd;
+    return 0;
+}
+
+int
+log_reopen(char *err, size_t errlen)
+{
+    int fd;
+
+    if (log_path[0] == '\0') {
+        return 0;
+    }
+    fd = log_open_path(err, errlen);
+    if (fd == -1) {
+        return -1;
+    }
+    if (log_fd == STDERR_FILENO) {
+        log_fd = fd;
+        return 0;
+    }
+    if (dup3(fd, log_fd, O_CLOEXEC) == -1) {
+        snprintf(err, errlen, "dup3() failed: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+void
+log_close(void)
+{
+    if (log_fd != STDERR_FILENO) {
+        close(log_fd);
+    }
+    log_fd = STDERR_FILENO;
+    log_path[0] = '\0';
+}
+
+/* Append s[0..len) to line[*pos..cap) escaping '"', '\\' (when quoted) and
+ * control bytes; stops quietly when full.  Can't fail. */
+static void
+log_escape(char *line, size_t *pos, size_t cap, const char *s, size_t len,
+           int quoted)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c < 0x20 || c == 0x7f || (quoted && (c == '"' || c == '\\'))) {
+            if (*pos + 4 >= cap) {
+                return;
+            }
+            line[(*pos)++] = '\\';
+            line[(*pos)++] = 'x';
+            line[(*pos)++] = hex[c >> 4];
+            line[(*pos)++] = hex[c & 0xf];
+        } else {
+            if (*pos + 1 >= cap) {
+                return;
+            }
+            line[(*pos)++] = (char) c;
+        }
+    }
+}
+
+/* Write line[0..len) plus '\n' in one write(2).  Can't fail (a failed log
+ * write has nowhere to be reported). */
+static void
+log_emit(char *line, size_t len)
+{
+    ssize_t n;
+
+    line[len++] = '\n';
+    do {
+        n = write(log_fd, line, len);
+    } while (n == -1 && errno == EINTR);
+}
+
+void
+log_message(int level, const char *fmt, ...)
+{
+    char             msg[LOG_LINE_MAX - 128];
+    char             line[LOG_LINE_MAX];
+    struct timespec  ts;
+    struct tm        tm;
+    size_t           pos;
+    int              n;
+    va_list          ap;
+
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    pos = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    pos += (size_t) snprintf(line + pos, sizeof(line) - pos,
+                             ".%03ldZ %s [%ld] ", ts.tv_nsec / 1000000,
+                             log_names[level & 3], (long) getpid());
+    log_escape(line, &pos, sizeof(line) - 1, msg, strlen(msg), 0);
+    log_emit(line, pos);
+}
+
+/* Append a quoted field or "-" (for NULL). */
+static void
+log_field(char *line, size_t *pos, size_t cap, const char *s)
+{
+    if (s == NULL || *s == '\0') {
+        log_escape(line, pos, cap, "\"-\"", 3, 0);
+        return;
+    }
+    log_escape(line, pos, cap, "\"", 1, 0);
+    log_escape(line, pos, cap, s, strlen(s), 1);
+    log_escape(line, pos, cap, "\"", 1, 0);
+}
+
+void
+log_access(const char *remote, const char *method, const char *uri,
+           const char *proto, int status, size_t bytes, const char *referer,
+           const char *agent)
+{
+    char             line[LOG_LINE_MAX];
+    char             tail[64];
+    struct timespec  ts;
+    struct tm        tm;
+    size_t           pos = 0, cap = sizeof(line) - 1;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    log_escape(line, &pos, cap, remote ? remote : "-",
+               strlen(remote ? remote : "-"), 1);
+    pos += strftime(line + pos, cap - pos, " - - [%d/%b/%Y:%H:%M:%S +0000] \"",
+                    &tm);
+    log_escape(line, &pos, cap, method ? method : "-",
+               strlen(method ? method : "-"), 1);
+    log_escape(line, &pos, cap, " ", 1, 0);
+    log_escape(line, &pos, cap, uri ? uri : "-", strlen(uri ? uri : "-"), 1);
+    log_escape(line, &pos, cap, " ", 1, 0);
+    log_escape(line, &pos, cap, proto ? proto : "-",
+               strlen(proto ? proto : "-"), 1);
+    snprintf(tail, sizeof(tail), "\" %d %zu ", status, bytes);
+    log_escape(line, &pos, cap, tail, strlen(tail), 0);
+    log_field(line, &pos, cap, referer);
+    log_escape(line, &pos, cap, " ", 1, 0);
+    log_field(line, &pos, cap, agent);
+    log_emit(line, pos);
+}

@@ -1,0 +1,29 @@
+/* worker.h -- one worker process: a poller thread and a request pool
+ *
+ * Owns: everything a worker process does between fork() and exit: its
+ * signal flags, the poller (accept, idle kept connections, lingering
+ * closes), the request threads, draining on SIGTERM, asking the master for
+ * a replacement after APP_MAX_REQUESTS.  Does not own the listening socket
+ * (pool.c binds it) nor what a request means (handler.c).
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include "config.h"
+
+/* Messages a worker writes to the master's pipe (one write each, smaller
+ * than PIPE_BUF, so they never interleave). */
+#define WORKER_MSG_READY   'U'   /* threads started, accepting */
+#define WORKER_MSG_RECYCLE 'R'   /* served APP_MAX_REQUESTS: replace me */
+
+struct worker_msg {
+    char type;
+    int  pid;
+};
+
+/* Run a worker until it is told to stop (SIGTERM/SIGINT) and has drained,
+ * or the drain deadline passes.  listen_fd is non-blocking; msg_fd is the
+ * write end of the master's pipe.  Returns the process exit code. */
+int worker_run(const struct config *cfg, int listen_fd, int msg_fd);
+
+#endif
