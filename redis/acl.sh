@@ -1,0 +1,61 @@
+#!/bin/sh
+# acl.sh -- render users.acl.in into the data nodes' Redis ACL file.
+#
+# How to use:
+#   acl.sh TEMPLATE SECRETS_DIR OUT
+# e.g. in the image (entrypoint.sh does this on every start):
+#   acl.sh /etc/redis/users.acl.in /run/secrets/redis /data/users.acl
+# and in tests/lib/stack.py before starting redis-server with --aclfile OUT.
+#
+# Drops the template's comment and blank lines (Redis refuses comments in an
+# ACL file) and replaces @ADMIN_HASH@, @APP_HASH@, @REPLICATION_HASH@ and
+# @SENTINEL_HASH@ by the SHA-256 (hex) of the password in SECRETS_DIR/admin,
+# app, replication and sentinel: the `#<sha256>` ACL form, so the file holds
+# no plain password.  The secrets are checked first (secrets.sh check).  OUT
+# is written to a temporary file, mode 0600, and renamed into place, so
+# Redis never reads half a file.  Exit status: 0 ok, 1 error (on stderr).
+
+set -eu
+
+PROG=redis-acl
+
+die() {
+    printf '%s: error: %s\n' "$PROG" "$*" >&2
+    exit 1
+}
+
+[ $# -eq 3 ] || die "usage: acl.sh TEMPLATE SECRETS_DIR OUT"
+template=$1
+secrets=$2
+out=$3
+here=$(dirname "$0")
+
+[ -r "$template" ] || die "cannot read ACL template $template"
+[ -x "$here/secrets.sh" ] || die "secrets.sh not found beside $0"
+"$here/secrets.sh" check "$secrets"
+
+# hash_of NAME: SHA-256 hex of the password in SECRETS_DIR/NAME.
+hash_of() {
+    h=$(head -n 1 "$secrets/$1" | tr -d '\n' | sha256sum) \
+        || die "sha256sum of $secrets/$1 failed"
+    printf '%s' "${h%% *}"
+}
+
+admin=$(hash_of admin)
+app=$(hash_of app)
+replication=$(hash_of replication)
+sentinel=$(hash_of sentinel)
+
+tmp="$out.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+(umask 077 && grep -v -e '^#' -e '^[[:space:]]*$' "$template" \
+    | sed -e "s/@ADMIN_HASH@/$admin/" \
+          -e "s/@APP_HASH@/$app/" \
+          -e "s/@REPLICATION_HASH@/$replication/" \
+          -e "s/@SENTINEL_HASH@/$sentinel/" > "$tmp") \
+    || die "cannot write $tmp"
+if grep -q '@[A-Z_]*@' "$tmp"; then
+    die "template $template has a placeholder acl.sh does not know"
+fi
+mv -f "$tmp" "$out" || die "cannot rename $tmp to $out"
+trap - EXIT
