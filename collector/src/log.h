@@ -1,0 +1,23 @@
+/* log.h -- the collector's own diagnostics, on stderr
+ *
+ * Owns the log level and the line format "collector: LEVEL msg".  Only the
+ * program's loop (collector.c, main.c) logs; modules fill error buffers.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+extern int log_level_current;
+
+#define log_at(level, ...) do {                                          \
+    if ((level) <= log_level_current) {                                  \
+        log_write((level), __VA_ARGS__);                                 \
+    }                                                                    \
+} while (0)
+
+void log_write(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int log_level_parse(const char *s, int *level);
+
+#endif
