@@ -1,0 +1,345 @@
+/* test_session.c -- unit tests for session.c
+ *
+ * Documents are written the way JSON.stringify(req.session) writes them
+ * for express-session + connect-redis; unknown fields must come back
+ * unchanged and in place after parse -> touch -> dump.  Node-generated
+ * documents are checked in test_vectors.c.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "session.h"
+#include "unit.h"
+
+#define NOW  1795662062345LL             /* 2026-11-26T03:01:02.345Z */
+#define DAY  86400000LL
+
+/* parse + touch(now) + dump; the dumped text, or NULL. */
+static char *
+cycle(const char *doc, int64_t now)
+{
+    struct session *s;
+    struct buf b;
+    char   err[256];
+
+    s = session_parse(doc, strlen(doc), err, sizeof(err));
+    if (s == NULL)
+        return NULL;
+    buf_init(&b);
+    if (session_touch(s, now) != 0 || session_dump(s, &b) != 0) {
+        session_destroy(s);
+        buf_free(&b);
+        return NULL;
+    }
+    session_destroy(s);
+    return b.data;
+}
+
+static int
+same(char *got, const char *want)
+{
+    int ok = got != NULL && strcmp(got, want) == 0;
+
+    if (!ok)
+        fprintf(stderr, "got:  %s\nwant: %s\n", got ? got : "(null)",
+                want);
+    free(got);
+    return ok;
+}
+
+static void
+test_iso_format(void)
+{
+    char s[SESSION_ISO_LEN + 1];
+
+    UNIT_CHECK(session_iso8601(NOW, s, sizeof(s)) == 0);
+    UNIT_CHECK_STR(s, "2026-11-26T03:01:02.345Z");
+    UNIT_CHECK(session_iso8601(0, s, sizeof(s)) == 0);
+    UNIT_CHECK_STR(s, "1970-01-01T00:00:00.000Z");
+    UNIT_CHECK(session_iso8601(951782400000LL, s, sizeof(s)) == 0);
+    UNIT_CHECK_STR(s, "2000-02-29T00:00:00.000Z");
+    UNIT_CHECK(session_iso8601(-1, s, sizeof(s)) == 0);
+    UNIT_CHECK_STR(s, "1969-12-31T23:59:59.999Z");
+    UNIT_CHECK(session_iso8601(253402300799999LL, s, sizeof(s)) == 0);
+    UNIT_CHECK_STR(s, "9999-12-31T23:59:59.999Z");
+    UNIT_CHECK(session_iso8601(253402300800000LL, s, sizeof(s)) == -1);
+    UNIT_CHECK(session_iso8601(NOW, s, SESSION_ISO_LEN) == -1);
+}
+
+static void
+test_iso_parse(void)
+{
+    char    s[SESSION_ISO_LEN + 1];
+    int64_t ms;
+
+    UNIT_CHECK(session_parse_iso8601("2026-11-26T03:01:02.345Z") == NOW);
+    UNIT_CHECK(session_parse_iso8601("1970-01-01T00:00:00.000Z") == 0);
+    UNIT_CHECK(session_parse_iso8601("2024-02-29T12:00:00.000Z") > 0);
+    UNIT_CHECK(session_parse_iso8601("2000-02-29T00:00:00.000Z")
+               == 951782400000LL);
+    /* Round trip at awkward instants. */
+    for (ms = -62167219200000LL; ms < 253402300799999LL;
+         ms += 997 * DAY + 12345) {
+        UNIT_CHECK(session_iso8601(ms, s, sizeof(s)) == 0);
+        UNIT_CHECK(session_parse_iso8601(s) == ms);
+    }
+}
+
+static void
+test_iso_parse_errors(void)
+{
+    static const char *const bad[] = {
+        "", "2026", "2026-11-26", "2026-11-26T03:01:02Z",
+        "2026-11-26T03:01:02.345", "2026-11-26T03:01:02.345z",
+        "2026-11-26 03:01:02.345Z", "2026-11-26T03:01:02,345Z",
+        "2026/11/26T03:01:02.345Z", "2026-11-26T03:01:02.3456Z",
+        "2026-11-26T03:01:02.34Z", "+2026-11-26T03:01:02.345Z",
+        "2026-13-26T03:01:02.345Z", "2026-00-26T03:01:02.345Z",
+        "2026-11-31T03:01:02.345Z", "2026-11-00T03:01:02.345Z",
+        "2023-02-29T00:00:00.000Z", "1900-02-29T00:00:00.000Z",
+        "2026-11-26T24:00:00.000Z", "2026-11-26T03:60:02.345Z",
+        "2026-11-26T03:01:60.345Z", "2026-11-26T03:01:02.-45Z",
+        "2026-1a-26T03:01:02.345Z", "2026-11-26T03:01:02.345Z ",
+        " 2026-11-26T03:01:02.345Z", "+02026-11-26T03:01:02.345Z",
+        "2026-11-26T03:01:02.345+00:00",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (session_parse_iso8601(bad[i]) != -1) {
+            UNIT_CHECK(!"bad ISO date accepted");
+            fprintf(stderr, "accepted: '%s'\n", bad[i]);
+        }
+    }
+    UNIT_CHECK(session_parse_iso8601(NULL) == -1);
+}
+
+static void
+test_new_document(void)
+{
+    struct session *s = session_new(NOW, DAY);
+    struct buf b;
+
+    UNIT_CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    buf_init(&b);
+    UNIT_CHECK(session_dump(s, &b) == 0);
+    UNIT_CHECK_STR(b.data, "{\"cookie\":{\"originalMaxAge\":86400000,"
+                   "\"expires\":\"2026-11-27T03:01:02.345Z\","
+                   "\"httpOnly\":true,\"path\":\"/\"},\"views\":0,"
+                   "\"createdAt\":\"2026-11-26T03:01:02.345Z\"}");
+    UNIT_CHECK(session_views(s) == 0);
+    UNIT_CHECK(session_max_age_ms(s) == DAY);
+    UNIT_CHECK(session_expires_ms(s) == NOW + DAY);
+    UNIT_CHECK_STR(session_created(s), "2026-11-26T03:01:02.345Z");
+    UNIT_CHECK(session_touch(s, NOW + 1000) == 0);
+    UNIT_CHECK(session_views(s) == 1);
+    UNIT_CHECK(session_expires_ms(s) == NOW + 1000 + DAY);
+    session_destroy(s);
+    buf_free(&b);
+    UNIT_CHECK(session_new(NOW, -1) == NULL);
+    UNIT_CHECK(session_new(INT64_MAX, DAY) == NULL);
+    UNIT_CHECK(session_new(253402300799999LL, 1) == NULL);
+}
+
+static void
+test_express_document_survives(void)
+{
+    /* Every cookie key express-session may write, unknown app fields of
+     * all JSON types, unicode, escapes and NUL. */
+    {
+        const char *in_ = "{\"cookie\":{\"originalMaxAge\":3600000,"
+        "\"expires\":\"2026-11-26T04:00:00.000Z\",\"secure\":false,"
+        "\"httpOnly\":true,\"domain\":\"example.com\",\"path\":\"/\","
+        "\"sameSite\":\"lax\"},\"flash\":{},\"user\":{\"id\":7,"
+        "\"tags\":[\"a\",\"b\",[],{}],\"admin\":false,\"x\":null},"
+        "\"views\":41,\"createdAt\":\"2026-11-20T00:00:00.000Z\","
+        "\"note\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n \\u0000 \xf0\x9f\x98\x80\","
+        "\"big\":9007199254740993,\"neg\":-12,\"half\":0.5}";
+        const char *want_ = "{\"cookie\":{\"originalMaxAge\":3600000,"
+        "\"expires\":\"2026-11-26T04:01:02.345Z\",\"secure\":false,"
+        "\"httpOnly\":true,\"domain\":\"example.com\",\"path\":\"/\","
+        "\"sameSite\":\"lax\"},\"flash\":{},\"user\":{\"id\":7,"
+        "\"tags\":[\"a\",\"b\",[],{}],\"admin\":false,\"x\":null},"
+        "\"views\":42,\"createdAt\":\"2026-11-20T00:00:00.000Z\","
+        "\"note\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n \\u0000 \xf0\x9f\x98\x80\","
+        "\"big\":9007199254740993,\"neg\":-12,\"half\":0.5}";
+        UNIT_CHECK(same(cycle(in_, NOW), want_));
+    }
+}
+
+static void
+test_views_missing_or_odd(void)
+{
+    /* Express code that never set views: appended at the end. */
+    {
+        const char *in_ = "{\"cookie\":{\"originalMaxAge\":1000,"
+                          "\"expires\":\"2020-01-01T00:00:00.000Z\"},"
+                          "\"a\":1}";
+        const char *want_ = "{\"cookie\":{\"originalMaxAge\":1000,"
+                    "\"expires\":\"1970-01-01T00:00:01.000Z\"},\"a\":1,"
+                    "\"views\":1}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
+    /* Non-integer views restart at 0, in place. */
+    {
+        const char *in_ = "{\"views\":\"7\",\"cookie\":{}}";
+        const char *want_ = "{\"views\":1,\"cookie\":{}}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
+    {
+        const char *in_ = "{\"views\":2.5,\"cookie\":{}}";
+        const char *want_ = "{\"views\":1,\"cookie\":{}}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
+    {
+        const char *in_ = "{\"views\":null,\"cookie\":{}}";
+        const char *want_ = "{\"views\":1,\"cookie\":{}}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
+    /* Saturates instead of overflowing. */
+    {
+        const char *in_ = "{\"cookie\":{},\"views\":9223372036854775807}";
+        const char *want_ = "{\"cookie\":{},\"views\":9223372036854775807}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
+}
+
+static void
+test_browser_session_cookie(void)
+{
+    /* originalMaxAge null (no maxAge): expiry left alone. */
+    struct session *s;
+    char err[128];
+    const char *doc = "{\"cookie\":{\"originalMaxAge\":null,"
+                      "\"httpOnly\":true,\"path\":\"/\"},\"views\":1}";
+
+    {
+        const char *in_ = doc;
+        const char *want_ = "{\"cookie\":{\"originalMaxAge\":null,"
+                    "\"httpOnly\":true,\"path\":\"/\"},\"views\":2}";
+        UNIT_CHECK(same(cycle(in_, NOW), want_));
+    }
+    s = session_parse(doc, strlen(doc), err, sizeof(err));
+    UNIT_CHECK(s != NULL);
+    UNIT_CHECK(session_max_age_ms(s) == -1);
+    UNIT_CHECK(session_expires_ms(s) == -1);
+    UNIT_CHECK(session_created(s) == NULL);
+    session_destroy(s);
+}
+
+static void
+test_touch_overflow(void)
+{
+    struct session *s;
+    char err[128];
+    const char *doc = "{\"cookie\":{\"originalMaxAge\":9223372036854775807,"
+                      "\"expires\":\"2026-01-01T00:00:00.000Z\"}}";
+
+    s = session_parse(doc, strlen(doc), err, sizeof(err));
+    UNIT_CHECK(s != NULL);
+    UNIT_CHECK(session_touch(s, NOW) == -1);
+    session_destroy(s);
+    UNIT_CHECK(session_touch(NULL, NOW) == -1);
+}
+
+static void
+test_duplicate_keys_like_json_parse(void)
+{
+    /* JSON.parse keeps the first position and the last value. */
+    {
+        const char *in_ = "{\"a\":1,\"cookie\":{},\"a\":2,\"views\":1,"
+                          "\"views\":5}";
+        const char *want_ = "{\"a\":2,\"cookie\":{},\"views\":6}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
+}
+
+static void
+test_parse_errors(void)
+{
+    static const char *const bad[] = {
+        "", "null", "[]", "\"x\"", "42", "{", "{}", "{\"cookie\":null}",
+        "{\"cookie\":[]}", "{\"cookie\":\"x\"}", "{\"cookie\":{}} x",
+        "{\"cookie\":{},}", "{'cookie':{}}", "{\"cookie\":{\"a\":\"\xff\"}}",
+        "{\"cookie\":{},\"n\":99999999999999999999}",
+        "{\"cookie\":{},\"s\":\"\\ud800\"}", "{\"cookie\":{},\"n\":NaN}",
+    };
+    char   err[256];
+    size_t i;
+    struct session *s;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        s = session_parse(bad[i], strlen(bad[i]), err, sizeof(err));
+        if (s != NULL || err[0] == '\0') {
+            UNIT_CHECK(!"bad document accepted or no error text");
+            fprintf(stderr, "doc: %s\n", bad[i]);
+        }
+        session_destroy(s);
+    }
+    UNIT_CHECK(session_parse(NULL, 0, err, sizeof(err)) == NULL);
+}
+
+static void
+test_deep_nesting_no_crash(void)
+{
+    size_t n = 200000, i;
+    char  *doc = malloc(2 * n + 64);
+    char   err[256];
+    struct session *s;
+
+    UNIT_CHECK(doc != NULL);
+    if (doc == NULL)
+        return;
+    memcpy(doc, "{\"cookie\":{},\"x\":", 17);
+    for (i = 0; i < n; i++)
+        doc[17 + i] = '[';
+    for (i = 0; i < n; i++)
+        doc[17 + n + i] = ']';
+    memcpy(doc + 17 + 2 * n, "}", 2);
+    s = session_parse(doc, strlen(doc), err, sizeof(err));
+    UNIT_CHECK(s == NULL);
+    session_destroy(s);
+    free(doc);
+}
+
+static void
+test_dump_oom_and_null(void)
+{
+    struct session *s = session_new(NOW, DAY);
+    struct buf b;
+
+    buf_init(&b);
+    b.oom = 1;
+    UNIT_CHECK(session_dump(s, &b) == -1);
+    UNIT_CHECK(session_dump(NULL, &b) == -1);
+    UNIT_CHECK(session_views(NULL) == 0);
+    UNIT_CHECK(session_expires_ms(NULL) == -1);
+    UNIT_CHECK(session_max_age_ms(NULL) == -1);
+    UNIT_CHECK(session_created(NULL) == NULL);
+    session_destroy(NULL);
+    session_destroy(s);
+    buf_free(&b);
+}
+
+int
+main(void)
+{
+    UNIT_RUN(test_iso_format);
+    UNIT_RUN(test_iso_parse);
+    UNIT_RUN(test_iso_parse_errors);
+    UNIT_RUN(test_new_document);
+    UNIT_RUN(test_express_document_survives);
+    UNIT_RUN(test_views_missing_or_odd);
+    UNIT_RUN(test_browser_session_cookie);
+    UNIT_RUN(test_touch_overflow);
+    UNIT_RUN(test_duplicate_keys_like_json_parse);
+    UNIT_RUN(test_parse_errors);
+    UNIT_RUN(test_deep_nesting_no_crash);
+    UNIT_RUN(test_dump_oom_and_null);
+    return unit_done();
+}
