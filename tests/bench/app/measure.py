@@ -1,0 +1,163 @@
+"""measure.py -- what tests/bench/app/run measures and how it reads it.
+
+Owns three measurements and no process life cycle: one wrk run (argv, the
+BENCH_RESULT line printed by bench.lua, requests/s), /proc sampling of RSS
+and open fds per process while a run goes on, and a single HTTP GET used to
+check that a case answers what it should before it is measured.
+"""
+import http.client
+import os
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LUA = os.path.join(HERE, "bench.lua")
+
+
+class MeasureError(Exception):
+    """wrk gave no usable result."""
+
+
+def wrk(stack, name, port, duration, conns, threads, cookie=None):
+    """Run wrk against http://127.0.0.1:port/ for duration seconds and
+    return a dict with the BENCH_RESULT fields (ints, latencies in us) plus
+    'rps', 'socket_errors' and 'raw' (wrk's own output)."""
+    env = dict(os.environ)
+    env.pop("BENCH_COOKIE", None)
+    if cookie:
+        env["BENCH_COOKIE"] = cookie
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
+            "--latency", "-s", LUA, f"http://127.0.0.1:{port}/"]
+    out = stack.run(name, argv, env=env, timeout=duration + 60)
+    res = parse_result(out)
+    res["raw"] = out
+    secs = res["duration_us"] / 1e6
+    res["rps"] = res["requests"] / secs if secs > 0 else 0.0
+    res["socket_errors"] = (res["connect"] + res["read"] + res["write"] +
+                            res["timeout"])
+    return res
+
+
+def parse_result(out):
+    """Parse the 'BENCH_RESULT k=v ...' line of bench.lua (all ints)."""
+    for line in out.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            res = {}
+            for field in line.split()[1:]:
+                k, sep, v = field.partition("=")
+                if not sep or not v.isdigit():
+                    raise MeasureError(f"bad BENCH_RESULT field {field!r}")
+                res[k] = int(v)
+            return res
+    raise MeasureError("wrk printed no BENCH_RESULT line: " +
+                       " | ".join(out.strip().splitlines()[-5:]))
+
+
+def children(pid):
+    """Pids whose parent is pid (from /proc/*/stat), sorted."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # comm may contain spaces and parens: fields follow the last ')'.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            kids.append(int(d))
+    return sorted(kids)
+
+
+def proc_sample(pid):
+    """(rss_kb, open_fds) of pid, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            rss = next((int(line.split()[1]) for line in f
+                        if line.startswith("VmRSS:")), 0)
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, StopIteration):
+        return None
+    return rss, fds
+
+
+class Sampler:
+    """Samples RSS and fds of a fixed set of pids every interval seconds in
+    a thread, between start() and stop().  stats() gives, per pid, the
+    first, last and maximum of each, and whether the pid vanished."""
+
+    def __init__(self, pids, interval=0.5):
+        self.pids = list(pids)
+        self.interval = interval
+        self.data = {pid: [] for pid in self.pids}
+        self.gone = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _take(self):
+        for pid in self.pids:
+            s = proc_sample(pid)
+            if s is None:
+                self.gone.add(pid)
+            else:
+                self.data[pid].append(s)
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._take()
+
+    def start(self):
+        self._take()
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        self._take()
+        return self
+
+    def stats(self):
+        out = {}
+        for pid, samples in self.data.items():
+            if not samples:
+                out[pid] = None
+                continue
+            rss = [s[0] for s in samples]
+            fds = [s[1] for s in samples]
+            out[pid] = {"rss_start": rss[0], "rss_end": rss[-1],
+                        "rss_max": max(rss), "fds_start": fds[0],
+                        "fds_end": fds[-1], "fds_max": max(fds),
+                        "samples": len(samples), "gone": pid in self.gone}
+        return out
+
+
+def get(port, cookie=None, timeout=5.0):
+    """GET http://127.0.0.1:port/ once; returns (status, headers, body)
+    with headers as a list of (name, value)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Cookie": cookie} if cookie else {}
+        conn.request("GET", "/", headers=headers)
+        r = conn.getresponse()
+        return r.status, r.getheaders(), r.read()
+    finally:
+        conn.close()
+
+
+def wait_ok(port, timeout=10.0):
+    """Wait until GET / on port answers 200 (a backend may need a moment
+    after its port opens); returns the last (status, headers, body)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = get(port)
+            if last[0] == 200:
+                return last
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return last
