@@ -48,10 +48,10 @@ class Stack:
         try:
             out, _ = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as e:
-            self._stop_one(name, p)
+            self.stop(name)
             raise ProcError(f"{name}: no result after {timeout}s") from e
-        finally:
-            self.procs = [(n, q) for (n, q) in self.procs if q is not p]
+        # Interrupted (signal): p stays listed, stop_all() will end it.
+        self.procs = [(n, q) for (n, q) in self.procs if q is not p]
         if p.returncode != 0:
             raise ProcError(f"{name}: exit {p.returncode}: "
                             f"{self.log_tail(name)}")
