@@ -60,6 +60,7 @@ enum conn_kind { CONN_IDLE, CONN_CLOSING };
 struct conn {
     int      fd;
     int      kind;
+    int      fresh;        /* accepted, no request read yet */
     int64_t  since_ms;
 };
 
@@ -240,6 +241,7 @@ worker_conn_add(struct worker *w, int fd, int kind)
     }
     w->conns[w->nconns].fd = fd;
     w->conns[w->nconns].kind = kind;
+    w->conns[w->nconns].fresh = 0;
     w->conns[w->nconns].since_ms = worker_now_ms();
     w->nconns++;
 }
@@ -310,6 +312,9 @@ worker_accept(struct worker *w)
         }
         worker_sockopts(fd);
         worker_conn_add(w, fd, CONN_IDLE);
+        if (w->nconns > 0 && w->conns[w->nconns - 1].fd == fd) {
+            w->conns[w->nconns - 1].fresh = 1;
+        }
     }
 }
 
@@ -411,7 +416,11 @@ worker_begin_stop(struct worker *w)
         w->listen_fd = -1;
     }
     while (i < w->nconns) {
-        if (w->conns[i].kind == CONN_IDLE) {
+        /* A connection we accepted but have not read from yet carries a
+         * request the web server already sent or is sending: serve it.
+         * Kept connections between requests are closed (nginx notices an
+         * idle upstream connection closing and opens a new one). */
+        if (w->conns[i].kind == CONN_IDLE && !w->conns[i].fresh) {
             close(w->conns[i].fd);
             worker_conn_del(w, i);
             continue;
@@ -420,12 +429,19 @@ worker_begin_stop(struct worker *w)
     }
 }
 
-/* Poller: 1 when nothing is queued or in flight. */
+/* Poller: 1 when nothing is queued or in flight and no accepted
+ * connection still owes us its first request. */
 static int
 worker_drained(struct worker *w)
 {
-    int done;
+    size_t i;
+    int    done;
 
+    for (i = 0; i < w->nconns; i++) {
+        if (w->conns[i].kind == CONN_IDLE && w->conns[i].fresh) {
+            return 0;
+        }
+    }
     pthread_mutex_lock(&w->lock);
     done = w->ready_len == 0 && w->inflight == 0 && w->rets_len == 0;
     pthread_mutex_unlock(&w->lock);

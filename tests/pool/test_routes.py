@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""test_routes.py -- routes, statuses, sessions and metrics of fcgi-app,
+spoken to directly over FastCGI (tests/lib/fcgi_client.py), with a real
+redis-server.  Ports 23010-23019."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import poollib as P  # noqa: E402
+from tap import Suite  # noqa: E402
+
+REDIS_PORT = 23010
+APP_PORT = 23011
+t = Suite()
+
+
+def setup():
+    env = P.Env()
+    try:
+        env.r = env.redis(REDIS_PORT)
+        env.logdir = os.path.join(env.tmp, "logs")
+        os.mkdir(env.logdir)
+        env.a = env.app(f"127.0.0.1:{APP_PORT}", REDIS_PORT, {
+            "APP_BODY_LIMIT": "100", "LOG_DIR": env.logdir,
+            "SESSION_SECRET_PREVIOUS": "old-secret"})
+    except BaseException:
+        env.close()
+        raise
+    return env
+
+
+@t.case
+def root_is_json_ok_with_session_cookie(env):
+    r = env.a.get("/")
+    assert r.status == 200, r
+    assert r.headers["content-type"] == "application/json", r.headers
+    assert r.body == b'{"status":"ok"}', r.body
+    assert r.headers["content-length"] == str(len(r.body))
+    assert r.headers.get("cache-control") == "no-store", r.headers
+    sc = r.headers["set-cookie"]
+    assert sc.startswith("connect.sid=s%3A"), sc
+    for attr in ("Path=/", "HttpOnly", "SameSite=Lax", "Expires="):
+        assert attr in sc, sc
+    assert "Secure" not in sc, sc
+
+
+@t.case
+def session_reused_and_counts_visits(env):
+    c = P.cookie_of(env.a.get("/"))
+    sid = P.sid_of(c)
+    for _ in range(2):
+        r = env.a.get("/", cookie=c)
+        assert r.status == 200, r
+        assert P.sid_of(P.cookie_of(r)) == sid, "session not reused"
+    s = P.json_body(env.a.get("/session", cookie=c))
+    assert s["views"] == 3, s
+    assert s["worker"] == "pooltest", s
+    assert isinstance(s["pid"], int) and s["pid"] in env.a.workers(), s
+    assert s["createdAt"].endswith("Z") and s["expires"].endswith("Z"), s
+    assert sid not in env.a.get("/session", cookie=c).body.decode(), \
+        "/session leaks the session id"
+
+
+@t.case
+def session_document_is_connect_redis_shaped(env):
+    c = P.cookie_of(env.a.get("/"))
+    doc = P.json.loads(env.r.cmd("GET", "sess:" + P.sid_of(c)))
+    ck = doc["cookie"]
+    assert ck["originalMaxAge"] == 2592000 * 1000, ck
+    assert ck["httpOnly"] is True and ck["path"] == "/", ck
+    assert doc["views"] == 1, doc
+
+
+@t.case
+def fresh_session_short_ttl_until_second_visit(env):
+    c = P.cookie_of(env.a.get("/"))
+    key = "sess:" + P.sid_of(c)
+    ttl1 = env.r.cmd("PTTL", key)
+    assert 0 < ttl1 <= 600 * 1000, ttl1
+    env.a.get("/", cookie=c)
+    ttl2 = env.r.cmd("PTTL", key)
+    assert 2592000 * 1000 - 60000 < ttl2 <= 2592000 * 1000, ttl2
+
+
+def assert_fresh(env, cookie_header, not_sid=None):
+    r = env.a.get("/", cookie=cookie_header)
+    assert r.status == 200, r
+    new = P.cookie_of(r)
+    assert new, "no Set-Cookie for a fresh session"
+    sid = P.sid_of(new)
+    if not_sid is not None:
+        assert sid != not_sid, "adopted a session id it should not"
+    s = P.json_body(env.a.get("/session", cookie=new))
+    assert s["views"] == 1, s
+    return sid
+
+
+@t.case
+def bad_signature_gets_fresh_session(env):
+    c = P.cookie_of(env.a.get("/"))
+    sid = P.sid_of(c)
+    env.a.get("/", cookie=c)
+    tampered = c[:-3] + ("AAA" if not c.endswith("AAA") else "BBB")
+    assert_fresh(env, tampered, not_sid=sid)
+    # and the real one still counts on its own
+    assert P.json_body(env.a.get("/session", cookie=c))["views"] == 2
+
+
+@t.case
+def unknown_id_gets_fresh_session(env):
+    sid = "unknownIdUnknownIdUnknownId01234"
+    assert env.r.cmd("EXISTS", "sess:" + sid) == 0
+    assert_fresh(env, P.sign_cookie(sid), not_sid=sid)
+    assert env.r.cmd("EXISTS", "sess:" + sid) == 0, "fixation: stored it"
+
+
+@t.case
+def garbage_cookies_get_fresh_sessions(env):
+    for g in ["connect.sid=", "connect.sid=garbage", "connect.sid=s%3A",
+              "connect.sid=s%3Aabc", "connect.sid=%zz%", "connect.sid=s:.",
+              "connect.sid=s%3A" + "A" * 5000 + ".sig",
+              "=;;;=connect.sid", "connect.sid=s%3A%00x.y",
+              "connect.sid=\x7f\x01"]:
+        assert_fresh(env, g)
+
+
+@t.case
+def repeated_cookie_first_one_wins(env):
+    good = P.cookie_of(env.a.get("/"))
+    sid = P.sid_of(good)
+    # Express takes the FIRST; a bad first one means a fresh session
+    assert_fresh(env, "connect.sid=bogus; " + good, not_sid=sid)
+    r = env.a.get("/", cookie=good + "; connect.sid=bogus")
+    assert P.sid_of(P.cookie_of(r)) == sid, "first (good) cookie ignored"
+
+
+@t.case
+def previous_secret_verifies_and_is_resigned(env):
+    c = P.cookie_of(env.a.get("/"))
+    sid = P.sid_of(c)
+    old = P.sign_cookie(sid, secret="old-secret")
+    r = env.a.get("/", cookie=old)
+    new = P.cookie_of(r)
+    assert P.sid_of(new) == sid, "previous secret not accepted"
+    assert new == P.sign_cookie(sid), "not re-signed with the current one"
+
+
+@t.case
+def hello_escapes_name(env):
+    r = env.a.get("/hello/a%22b%5C%3Cc%3E")
+    assert r.status == 200, r
+    assert P.json_body(r) == {"hello": 'a"b\\<c>'}, r.body
+    r = env.a.get("/hello/w%C3%B6rld")
+    assert P.json_body(r) == {"hello": "w\u00f6rld"}, r.body
+
+
+@t.case
+def bad_requests_are_400_json(env):
+    for uri in ["/hello/%zz", "/hello/%00", "/hello/%C3%28"]:
+        r = env.a.get(uri)
+        assert r.status == 400, (uri, r)
+        assert r.headers["content-type"] == "application/json"
+        assert "error" in P.json_body(r)
+
+
+@t.case
+def unknown_route_404_json(env):
+    for uri in ["/nope", "/hello", "/session/x", "/metrics"]:
+        r = env.a.get(uri)
+        assert r.status == 404, (uri, r)
+        assert P.json_body(r) == {"error": "not found"}, r.body
+        assert r.headers["content-type"] == "application/json"
+
+
+@t.case
+def other_method_405_with_allow(env):
+    for m in ["POST", "PUT", "DELETE"]:
+        r = env.a.get("/", method=m)
+        assert r.status == 405, r
+        assert r.headers["allow"] == "GET, HEAD", r.headers
+        assert "error" in P.json_body(r)
+
+
+@t.case
+def head_answers_headers_only(env):
+    r = env.a.get("/healthz", method="HEAD")
+    assert r.status == 200 and r.body == b"", r
+    assert r.headers["content-length"] == "15", r.headers
+
+
+@t.case
+def body_over_limit_413_and_bad_length_400(env):
+    r = env.a.get("/", method="GET", body=b"x" * 50)
+    assert r.status == 200, r
+    r = env.a.get("/", body=b"x" * 101)
+    assert r.status == 413, r
+    assert "error" in P.json_body(r)
+    r = env.a.get("/", params={"CONTENT_LENGTH": "12abc"})
+    assert r.status == 400, r
+
+
+@t.case
+def healthz_and_readyz(env):
+    assert P.json_body(env.a.get("/healthz")) == {"status": "ok"}
+    r = env.a.get("/readyz")
+    assert r.status == 200, r
+    assert env.r.cmd("EXISTS", "sess:readyz:pooltest") == 1
+
+
+@t.case
+def metrics_only_internal_and_well_formed(env):
+    assert env.a.get("/metrics", params={"APP_INTERNAL": "0"}).status == 404
+    m1 = env.a.metrics()
+    n1 = P.metric(m1, "fcgi_app_requests_total", route="hello",
+                  status="200")
+    for _ in range(3):
+        env.a.get("/hello/x")
+    env.a.get("/nope")
+    m2 = env.a.metrics()
+    assert P.metric(m2, "fcgi_app_requests_total", route="hello",
+                    status="200") == n1 + 3, "hello count did not grow by 3"
+    assert P.metric(m2, "fcgi_app_requests_total", route="not_found",
+                    status="404") >= 1
+    assert P.metric(m2, "fcgi_app_workers_alive") == 2, m2
+    assert P.metric(m2, "fcgi_app_threads_busy") >= 1   # this scrape
+    cnt = P.metric(m2, "fcgi_app_request_duration_seconds_count")
+    inf = P.metric(m2, "fcgi_app_request_duration_seconds_bucket", le="+Inf")
+    assert cnt == inf and cnt >= n1 + 4, (cnt, inf)
+    prev = 0
+    for le in ["0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+               "0.05", "0.1", "0.25", "0.5", "1", "+Inf"]:
+        v = P.metric(m2, "fcgi_app_request_duration_seconds_bucket", le=le)
+        assert v >= prev, f"bucket {le} not cumulative"
+        prev = v
+    for reason in ("crash", "recycle", "reload"):
+        assert ("fcgi_app_worker_restarts_total",
+                frozenset({("reason", reason)})) in m2
+    assert ("fcgi_app_redis_errors_total", frozenset()) in m2
+    assert ("fcgi_app_redis_reconnects_total", frozenset()) in m2
+
+
+@t.case
+def access_log_combined_format(env):
+    env.a.get("/hello/log", headers={"User-Agent": 'ua "quoted"\x01',
+                                     "Referer": "http://r/"})
+    path = os.path.join(env.logdir, "pooltest.log")
+    line = P.wait_until(lambda: [ln for ln in open(path).read().splitlines()
+                                 if "/hello/log" in ln], 2,
+                        what="access line")[-1]
+    pat = (r'^127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d '
+           r'\+0000\] "GET /hello/log HTTP/1\.1" 200 \d+ "http://r/" '
+           r'"ua \\x22quoted\\x22\\x01"$')
+    assert P.re.match(pat, line), line
+
+
+@t.case
+def idle_kept_connections_do_not_pin_threads(env):
+    # 2 workers x 4 threads = 8 threads; hold 40 kept-open idle
+    # connections, each after one request, then new requests still work.
+    held = []
+    try:
+        for _ in range(40):
+            c = env.a.client(keep=True)
+            assert c.request("GET", "/healthz").status == 200
+            held.append(c)
+        t0 = time.monotonic()
+        for _ in range(10):
+            assert env.a.get("/healthz", timeout=2).status == 200
+        assert time.monotonic() - t0 < 2, "requests stalled"
+        # and the kept ones still serve a second request
+        for c in held[:5]:
+            assert c.request("GET", "/hello/again").status == 200
+    finally:
+        for c in held:
+            c.close()
+
+
+@t.case
+def keep_conn_serves_many_requests(env):
+    with env.a.client(keep=True) as c:
+        for i in range(50):
+            r = c.request("GET", f"/hello/n{i}")
+            assert P.json_body(r) == {"hello": f"n{i}"}, r
+    with env.a.client(keep=False) as c:
+        assert c.request("GET", "/healthz").status == 200
+        assert c.at_eof(2), "connection without KEEP_CONN left open"
+
+
+t.run(setup, lambda env: env and env.close())
