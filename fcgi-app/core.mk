@@ -13,7 +13,7 @@ CLANG ?= clang
 CORE_SRCS := src/buf.c src/pct.c src/utf8.c src/jsonw.c src/sign.c \
              src/civil.c src/cookie.c src/session.c src/router.c
 CORE_HDRS := $(CORE_SRCS:.c=.h)
-CORE_LDLIBS := -lcrypto -ljansson
+CORE_LDLIBS := -lcrypto -ljansson -lm
 
 CORE_WARN := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic \
              -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

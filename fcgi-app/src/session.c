@@ -9,14 +9,20 @@
  *
  * jansson 2.14 keeps object keys in insertion order (JSON_PRESERVE_ORDER
  * has been a no-op since 2.8), and json_object_set() on an existing key
- * replaces the value in place, so a parse -> touch -> dump round trip
- * keeps the document's key order, like JSON.parse + JSON.stringify.
- * Known value-preserving differences from JSON.stringify: reals are
- * written with up to 17 significant digits (0.1 -> 0.10000000000000001)
- * and control characters as \u001F rather than \u001f.  Documents jansson
- * cannot load are rejected whole: integers beyond int64, escaped lone
- * surrogates, nesting deeper than 2048.
+ * replaces the value in place, so key order survives parse -> touch ->
+ * dump, as with JSON.parse + JSON.stringify (duplicate keys too: first
+ * position, last value).  Numbers are loaded as doubles
+ * (JSON_DECODE_INT_AS_REAL), which is what JavaScript holds, and the
+ * document is written by our own JSON.stringify-compatible writer rather
+ * than json_dump(): json_dump prints 0.1 as 0.10000000000000001 and
+ * controls as \u001F, JSON.stringify as 0.1 and \u001f.  So a document
+ * Express wrote comes back byte for byte, apart from the fields we change.
+ * Documents jansson cannot load are rejected whole: escaped lone
+ * surrogates, nesting deeper than 2048, numbers beyond double range.
+ * Number formatting uses snprintf/strtod, so the process must stay in the
+ * "C" locale (it never calls setlocale()).
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +52,28 @@ session_wrap(json_t *root)
     return s;
 }
 
+/* A JSON number holding an integer (Number.isInteger) that fits int64:
+ * 0 and *out set, else -1.  Loaded numbers are reals, ours integers. */
+static int
+session_int(const json_t *v, int64_t *out)
+{
+    double d;
+
+    if (json_is_integer(v)) {
+        *out = (int64_t) json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_real(v))
+        return -1;
+    d = json_real_value(v);
+    /* -2^63 <= d < 2^63, both exactly representable as doubles. */
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+        || d != floor(d))
+        return -1;
+    *out = (int64_t) d;
+    return 0;
+}
+
 /* See session.h. */
 struct session *
 session_new(int64_t now_ms, int64_t max_age_ms)
@@ -72,7 +100,8 @@ session_new(int64_t now_ms, int64_t max_age_ms)
 }
 
 /* See session.h.  JSON_ALLOW_NUL: Express may store "\u0000" in a field
- * we do not own; it must survive. */
+ * we do not own; it must survive.  JSON_DECODE_INT_AS_REAL: every number
+ * is a double, as in JavaScript (so 2^63 and beyond still load). */
 struct session *
 session_parse(const char *json, size_t len, char *err, size_t errlen)
 {
@@ -83,7 +112,8 @@ session_parse(const char *json, size_t len, char *err, size_t errlen)
         snprintf(err, errlen, "session: no document");
         return NULL;
     }
-    root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
+    root = json_loadb(json, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                      &jerr);
     if (root == NULL) {
         snprintf(err, errlen, "session: %s (line %d, column %d)",
                  jerr.text, jerr.line, jerr.column);
@@ -137,14 +167,15 @@ session_touch(struct session *s, int64_t now_ms)
 int64_t
 session_views(const struct session *s)
 {
-    json_t *v;
+    json_t  *v;
+    int64_t  n;
 
     if (s == NULL)
         return 0;
     v = json_object_get(s->root, "views");
-    if (!json_is_integer(v))
+    if (session_int(v, &n) != 0)
         return 0;
-    return (int64_t) json_integer_value(v);
+    return n;
 }
 
 /* See session.h. */
@@ -172,9 +203,8 @@ session_max_age_ms(const struct session *s)
         return -1;
     v = json_object_get(json_object_get(s->root, "cookie"),
                         "originalMaxAge");
-    if (!json_is_integer(v))
+    if (session_int(v, &n) != 0)
         return -1;
-    n = (int64_t) json_integer_value(v);
     return n < 0 ? -1 : n;
 }
 
@@ -187,20 +217,173 @@ session_created(const struct session *s)
     return json_string_value(json_object_get(s->root, "createdAt"));
 }
 
+/* Append p[0..len) as JSON.stringify's QuoteJSONString does: '"', '\\',
+ * \b \t \n \f \r, other C0 controls as \u00xx (lower-case hex), all else
+ * raw.  0 / -1 (OOM). */
 static int
-session_dump_cb(const char *p, size_t len, void *data)
+session_write_string(struct buf *out, const char *p, size_t len)
 {
-    return buf_append(data, p, len);
+    static const char hex[] = "0123456789abcdef";
+    const char *rep;
+    char        esc[7];
+    size_t      i, run = 0;
+    unsigned char c;
+
+    buf_append(out, "\"", 1);
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) p[i];
+        switch (c) {
+        case '"':  rep = "\\\""; break;
+        case '\\': rep = "\\\\"; break;
+        case '\b': rep = "\\b"; break;
+        case '\t': rep = "\\t"; break;
+        case '\n': rep = "\\n"; break;
+        case '\f': rep = "\\f"; break;
+        case '\r': rep = "\\r"; break;
+        default:
+            if (c >= 0x20) {
+                run++;
+                continue;
+            }
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0x0f];
+            esc[6] = '\0';
+            rep = esc;
+        }
+        buf_append(out, p + i - run, run);
+        run = 0;
+        buf_appends(out, rep);
+    }
+    buf_append(out, p + len - run, run);
+    return buf_append(out, "\"", 1);
 }
 
-/* See session.h. */
+/* Append a double as ECMA-262 Number::toString (radix 10) does: the
+ * shortest digits that read back as d (tried with %.*e, 1..17 digits),
+ * then plain notation for exponents -6 < n <= 21, else d.ddde+N.
+ * Non-finite numbers cannot come from JSON; they are written as null,
+ * as JSON.stringify does. */
+static int
+session_write_number(struct buf *out, double d)
+{
+    char    sci[40], digits[20];
+    char   *e, *end;
+    int     prec, k, n, i;
+    long    exp10;
+
+    if (!isfinite(d))
+        return buf_appends(out, "null");
+    if (d == 0)
+        return buf_appends(out, "0");            /* also -0 */
+    if (d < 0) {
+        buf_append(out, "-", 1);
+        d = -d;
+    }
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(sci, sizeof(sci), "%.*e", prec - 1, d);
+        if (strtod(sci, NULL) == d)
+            break;
+    }
+    /* sci is "D[.DDD]e[+-]XX": collect the digits and the exponent. */
+    k = 0;
+    for (i = 0; sci[i] != 'e' && sci[i] != '\0'; i++) {
+        if (sci[i] >= '0' && sci[i] <= '9' && k < (int) sizeof(digits) - 1)
+            digits[k++] = sci[i];
+    }
+    e = strchr(sci, 'e');
+    if (e == NULL)
+        return -1;
+    exp10 = strtol(e + 1, &end, 10);
+    while (k > 1 && digits[k - 1] == '0')
+        k--;
+    digits[k] = '\0';
+    n = (int) exp10 + 1;           /* value = 0.digits * 10^n */
+
+    if (k <= n && n <= 21) {
+        buf_append(out, digits, (size_t) k);
+        for (i = k; i < n; i++)
+            buf_append(out, "0", 1);
+    } else if (0 < n && n <= 21) {
+        buf_append(out, digits, (size_t) n);
+        buf_append(out, ".", 1);
+        buf_append(out, digits + n, (size_t) (k - n));
+    } else if (-6 < n && n <= 0) {
+        buf_append(out, "0.", 2);
+        for (i = n; i < 0; i++)
+            buf_append(out, "0", 1);
+        buf_append(out, digits, (size_t) k);
+    } else {
+        buf_append(out, digits, 1);
+        if (k > 1) {
+            buf_append(out, ".", 1);
+            buf_append(out, digits + 1, (size_t) (k - 1));
+        }
+        buf_printf(out, "e%c%d", n - 1 < 0 ? '-' : '+',
+                   n - 1 < 0 ? 1 - n : n - 1);
+    }
+    return out->oom ? -1 : 0;
+}
+
+/* Append v the way JSON.stringify would.  Recursion depth is bounded by
+ * jansson's parser limit (2048); our own additions are shallow. */
+static int
+session_write(struct buf *out, const json_t *v)
+{
+    const char *key;
+    json_t     *item;
+    size_t      keylen, i;
+    int         first;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        buf_append(out, "{", 1);
+        first = 1;
+        /* The iteration macro wants a non-const object; we only read. */
+        json_object_keylen_foreach((json_t *) (uintptr_t) v, key, keylen,
+                                   item) {
+            if (!first)
+                buf_append(out, ",", 1);
+            first = 0;
+            session_write_string(out, key, keylen);
+            buf_append(out, ":", 1);
+            if (session_write(out, item) != 0)
+                return -1;
+        }
+        return buf_append(out, "}", 1);
+    case JSON_ARRAY:
+        buf_append(out, "[", 1);
+        for (i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                buf_append(out, ",", 1);
+            if (session_write(out, json_array_get(v, i)) != 0)
+                return -1;
+        }
+        return buf_append(out, "]", 1);
+    case JSON_STRING:
+        return session_write_string(out, json_string_value(v),
+                                    json_string_length(v));
+    case JSON_INTEGER:
+        return buf_printf(out, "%lld", (long long) json_integer_value(v));
+    case JSON_REAL:
+        return session_write_number(out, json_real_value(v));
+    case JSON_TRUE:
+        return buf_appends(out, "true");
+    case JSON_FALSE:
+        return buf_appends(out, "false");
+    case JSON_NULL:
+        return buf_appends(out, "null");
+    }
+    return -1;
+}
+
+/* See session.h.  Appends are checked once through the sticky oom. */
 int
 session_dump(const struct session *s, struct buf *out)
 {
-    if (s == NULL)
+    if (s == NULL || out->oom)
         return -1;
-    if (json_dump_callback(s->root, session_dump_cb, out, JSON_COMPACT)
-        != 0)
+    if (session_write(out, s->root) != 0)
         return -1;
     return out->oom ? -1 : 0;
 }

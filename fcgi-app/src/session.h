@@ -34,7 +34,7 @@ struct session *session_parse(const char *json, size_t len, char *err,
  * an integer originalMaxAge the expiry is left alone.  Returns 0 / -1. */
 int session_touch(struct session *s, int64_t now_ms);
 
-/* "views", or 0 when absent or not an integer. */
+/* "views", or 0 when absent, not an integer or outside int64. */
 int64_t session_views(const struct session *s);
 
 /* From cookie.expires; -1 if absent/unparsable. */
@@ -46,7 +46,9 @@ int64_t session_max_age_ms(const struct session *s);
 /* "createdAt" ISO string or NULL; valid until the next touch/destroy. */
 const char *session_created(const struct session *s);
 
-/* Append compact JSON, insertion order kept.  Returns 0 / -1 (OOM). */
+/* Append compact JSON, insertion order kept, numbers and strings written
+ * exactly as JavaScript's JSON.stringify writes them.  Returns 0 / -1
+ * (OOM). */
 int session_dump(const struct session *s, struct buf *out);
 
 /* Free s.  Accepts NULL. */
