@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""test_lifecycle.py -- the master/worker pool under signals and crashes:
+SIGTERM drain, SIGHUP rolling restart, SIGKILLed worker, recycling,
+a crafted params record that aborts libfcgi, SIGUSR1 log reopen.
+Real redis-server and fcgi-app on loopback, ports 23030-23039."""
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import poollib as P  # noqa: E402
+from tap import Suite  # noqa: E402
+
+REDIS_PORT = 23030
+t = Suite()
+
+
+def setup():
+    env = P.Env()
+    try:
+        env.r = env.redis(REDIS_PORT)
+    except BaseException:
+        env.close()
+        raise
+    return env
+
+
+class Load:
+    """Threads sending requests on fresh connections until stopped."""
+
+    def __init__(self, app, nthreads=4, uri="/healthz"):
+        self.app = app
+        self.uri = uri
+        self.ok = 0
+        self.failures = []
+        self.stop_flag = False
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, daemon=True)
+                        for _ in range(nthreads)]
+
+    def run(self):
+        while not self.stop_flag:
+            t0 = time.monotonic()
+            try:
+                r = self.app.get(self.uri, timeout=5)
+                good = r.status == 200
+                why = repr(r)
+            except Exception as e:
+                good, why = False, f"{type(e).__name__}: {e}"
+            with self.lock:
+                if good:
+                    self.ok += 1
+                else:
+                    self.failures.append((t0, why))
+
+    def __enter__(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop_flag = True
+        for th in self.threads:
+            th.join(10)
+
+
+def new_app(env, port, extra=None, name=None):
+    e = {"APP_WORKERS": "2", "APP_THREADS": "2"}
+    e.update(extra or {})
+    return env.app(f"127.0.0.1:{port}", REDIS_PORT, e, name=name or
+                   f"app{port}")
+
+
+@t.case
+def sigterm_drains_inflight_and_exits_fast(env):
+    a = new_app(env, 23031, {"REDIS_TIMEOUT_MS": "4000"})
+    result = {}
+
+    def slow():
+        t0 = time.monotonic()
+        try:
+            result["r"] = a.get("/", timeout=8)
+        except Exception as e:
+            result["e"] = e
+        result["dt"] = time.monotonic() - t0
+
+    # Redis busy for 1.5 s: the request waits inside the worker (allowed
+    # by REDIS_TIMEOUT_MS=4000) while the master gets SIGTERM.
+    sleeper = threading.Thread(
+        target=lambda: env.r.cmd("DEBUG", "SLEEP", "1.5", timeout=5))
+    sleeper.start()
+    time.sleep(0.1)
+    th = threading.Thread(target=slow)
+    th.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    a.signal(signal.SIGTERM)
+    rc = a.wait_exit(10)
+    dt = time.monotonic() - t0
+    th.join(10)
+    sleeper.join(10)
+    assert "r" in result, f"in-flight request lost: {result.get('e')!r}"
+    assert result["r"].status == 200, result["r"]
+    assert rc == 0, f"exit code {rc}"
+    assert dt < 10, f"took {dt:.1f}s to exit"
+    assert dt >= 0.8, f"exited after {dt:.2f}s: did not wait for in-flight"
+    assert "drained" in a.output(), a.output()[-2000:]
+
+
+@t.case
+def sigterm_with_idle_kept_connection_exits_promptly(env):
+    a = new_app(env, 23032)
+    c = a.client(keep=True)
+    try:
+        assert c.request("GET", "/healthz").status == 200
+        t0 = time.monotonic()
+        a.signal(signal.SIGTERM)
+        assert a.wait_exit(10) == 0
+        dt = time.monotonic() - t0
+        assert dt < 2.0, f"idle kept connection delayed exit: {dt:.2f}s"
+        assert c.at_eof(2), "idle kept connection not closed"
+    finally:
+        c.close()
+
+
+@t.case
+def drain_deadline_bounds_exit(env):
+    # a request stuck longer than APP_DRAIN_TIMEOUT_MS does not hold exit
+    a = new_app(env, 23033, {"REDIS_TIMEOUT_MS": "8000",
+                             "APP_DRAIN_TIMEOUT_MS": "1000"})
+    sleeper = threading.Thread(
+        target=lambda: env.r.cmd("DEBUG", "SLEEP", "4", timeout=6))
+    sleeper.start()
+    time.sleep(0.1)
+    outcome = {}
+
+    def stuck():
+        try:
+            outcome["r"] = a.get("/", timeout=8)
+        except Exception as e:        # the worker exits under it: expected
+            outcome["e"] = e
+
+    th = threading.Thread(target=stuck, daemon=True)
+    th.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    a.signal(signal.SIGTERM)
+    a.wait_exit(10)
+    dt = time.monotonic() - t0
+    sleeper.join(10)
+    th.join(10)
+    assert dt < 3.0, f"took {dt:.1f}s with a 1 s drain deadline"
+    assert "e" in outcome, f"stuck request finished: {outcome}"
+    assert "drain deadline" in a.output(), a.output()[-1500:]
+
+
+@t.case
+def sighup_rolling_restart_fails_no_request(env):
+    a = new_app(env, 23034)
+    before = a.workers()
+    m0 = a.metrics()
+    with Load(a) as load:
+        time.sleep(0.5)
+        a.signal(signal.SIGHUP)
+        P.wait_until(lambda: len(set(a.workers()) & set(before)) == 0
+                     and len(a.workers()) == 2, 10,
+                     what="every worker replaced")
+        time.sleep(0.5)
+    assert load.ok > 50, f"only {load.ok} requests during the test"
+    assert not load.failures, f"{len(load.failures)} failed: " \
+        f"{load.failures[:3]}"
+    m1 = a.metrics()
+    got = (P.metric(m1, "fcgi_app_worker_restarts_total", reason="reload")
+           - P.metric(m0, "fcgi_app_worker_restarts_total", reason="reload"))
+    assert got == 2, f"reload restarts +{got}"
+    assert a.proc.poll() is None, "master died"
+
+
+@t.case
+def sigkill_worker_respawned_within_a_second(env):
+    a = new_app(env, 23035)
+    with Load(a) as load:
+        time.sleep(0.3)
+        victim = a.workers()[0]
+        t_kill = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        P.wait_until(lambda: len(a.workers()) == 2
+                     and victim not in a.workers(), 1.0, step=0.01,
+                     what="respawn within 1 s")
+        dt = time.monotonic() - t_kill
+        time.sleep(1.0)
+        late = [f for f in load.failures if f[0] > t_kill + 0.05]
+    assert not late, f"requests failing after the kill: {late[:3]}"
+    # at most the requests in flight on the victim (<= one per client)
+    assert len(load.failures) <= 4, load.failures
+    assert load.ok > 50, load.ok
+    assert dt < 1.0, dt
+    m = a.metrics()
+    assert P.metric(m, "fcgi_app_worker_restarts_total",
+                    reason="crash") >= 1
+
+
+@t.case
+def recycle_after_max_requests(env):
+    a = new_app(env, 23036, {"APP_WORKERS": "1", "APP_MAX_REQUESTS": "20"})
+    first = a.workers()
+    for i in range(70):
+        r = a.get("/hello/r", timeout=5)
+        assert r.status == 200, (i, r)
+    P.wait_until(lambda: a.workers() and a.workers() != first, 3,
+                 what="recycled worker")
+    m = a.metrics()
+    n = P.metric(m, "fcgi_app_worker_restarts_total", reason="recycle")
+    assert n >= 2, f"recycled {n} times for 70 requests at 20 each"
+    assert P.metric(m, "fcgi_app_worker_restarts_total", reason="crash") == 0
+
+
+def crafted_params_record():
+    # nameLen 0x7ffffff0 + valueLen 0x10 + 2 overflows int in libfcgi's
+    # ReadParams: Malloc(huge) fails its ASSERT and the process aborts
+    # (CVE-2025-23016, which Debian's patch only partly closes).
+    content = struct.pack("!II", 0x7FFFFFF0 | 0x80000000,
+                          0x10 | 0x80000000) + b"A" * 32
+    return P.fcgi_client.begin_record() + P.fcgi_client.record(
+        P.fcgi_client.PARAMS, content)
+
+
+@t.case
+def oversized_params_record_costs_only_a_respawn(env):
+    a = new_app(env, 23037)
+    before = a.workers()
+    m0 = a.metrics()
+    with Load(a, nthreads=2) as load:
+        time.sleep(0.2)
+        c = a.client()
+        c.send_raw(crafted_params_record())
+        assert c.at_eof(3), "crafted record did not end the connection"
+        c.close()
+        P.wait_until(lambda: len(a.workers()) == 2
+                     and a.workers() != before, 2, what="respawn")
+        time.sleep(0.5)
+    assert load.ok > 20, load.ok
+    assert len(load.failures) <= 2, load.failures[:3]
+    m1 = a.metrics()
+    assert (P.metric(m1, "fcgi_app_worker_restarts_total", reason="crash")
+            - P.metric(m0, "fcgi_app_worker_restarts_total",
+                       reason="crash")) == 1
+    for _ in range(20):
+        assert a.get("/healthz").status == 200
+
+
+@t.case
+def sigusr1_reopens_renamed_log(env):
+    logdir = os.path.join(env.tmp, "logs-usr1")
+    os.mkdir(logdir)
+    a = new_app(env, 23038, {"LOG_DIR": logdir})
+    workers = a.workers()
+    path = os.path.join(logdir, "pooltest.log")
+    a.get("/hello/before")
+    os.rename(path, path + ".1")
+    a.get("/hello/between")          # still goes to the renamed file
+    a.signal(signal.SIGUSR1)
+    P.wait_until(lambda: os.path.exists(path), 2, what="master reopen")
+    time.sleep(0.2)                  # workers get the forwarded signal
+    for _ in range(6):               # reach both workers
+        a.get("/hello/after")
+    new = open(path).read()
+    old = open(path + ".1").read()
+    assert "/hello/before" in old and "/hello/between" in old, old
+    assert new.count("/hello/after") == 6, new
+    assert "/hello/after" not in old, "a worker kept the old file"
+    assert a.proc.poll() is None, "master died on SIGUSR1"
+    assert a.workers() == workers, "SIGUSR1 replaced workers"
+
+
+@t.case
+def crash_loop_backs_off(env):
+    # Kill the same slot's worker repeatedly: respawns slow down instead
+    # of spinning, and the pool keeps serving meanwhile.
+    a = new_app(env, 23039, {"APP_WORKERS": "1"})
+    gaps = []
+    for _ in range(4):
+        victim = a.workers()[0]
+        t0 = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        P.wait_until(lambda: a.workers() and a.workers()[0] != victim, 5,
+                     step=0.005, what="respawn")
+        gaps.append(time.monotonic() - t0)
+        P.wait_until(a.healthy, 5, what="serving again")
+    assert gaps[0] < 0.5, gaps
+    assert gaps[3] > gaps[1] and gaps[3] >= 0.35, \
+        f"no backoff in a crash loop: {gaps}"
+    assert "crash-looping" in a.output()
+
+
+t.run(setup, lambda env: env and env.close())

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""test_redis_faults.py -- fcgi-app when Redis is stalled (SIGSTOP, DEBUG
+SLEEP), killed and restarted, or refuses our password: answers stay
+bounded (503 JSON + Retry-After within REDIS_TIMEOUT_MS + 100 ms) and
+service resumes without restarting anything.  Ports 23040-23049."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import poollib as P  # noqa: E402
+from tap import Suite  # noqa: E402
+
+REDIS_PORT = 23040
+APP_PORT = 23041
+BUDGET_S = 0.250 + 0.100      # REDIS_TIMEOUT_MS (default) + 100 ms
+t = Suite()
+
+
+def setup():
+    env = P.Env()
+    try:
+        env.r = env.redis(REDIS_PORT)
+        env.a = env.app(f"127.0.0.1:{APP_PORT}", REDIS_PORT,
+                        {"APP_WORKERS": "2", "APP_THREADS": "2"})
+    except BaseException:
+        env.close()
+        raise
+    return env
+
+
+def timed(app, uri, cookie=None):
+    t0 = time.monotonic()
+    r = app.get(uri, cookie=cookie, timeout=5)
+    return r, time.monotonic() - t0
+
+
+def assert_503(r, dt, what):
+    assert r.status == 503, f"{what}: {r}"
+    assert dt <= BUDGET_S, f"{what}: took {dt * 1000:.0f} ms"
+    assert r.headers.get("retry-after") == "1", r.headers
+    assert r.headers["content-type"] == "application/json"
+    assert "error" in P.json_body(r), r.body
+
+
+def assert_recovers(env, cookie, within=3.0):
+    """Every thread keeps its own connection and backoff (<= 1 s), so
+    recovery means: 12 requests in a row succeed, within a few seconds."""
+    def twelve_ok():
+        return all(env.a.get("/", cookie=cookie).status == 200
+                   for _ in range(12))
+    P.wait_until(twelve_ok, within, step=0.05,
+                 what="service back after Redis")
+
+
+@t.case
+def redis_sigstop_every_request_bounded_then_recovers(env):
+    c = P.cookie_of(env.a.get("/"))
+    pids = (env.a.pid, env.a.workers())
+    env.r.signal(signal.SIGSTOP)
+    try:
+        for i in range(16):
+            uri = ["/", "/session", "/readyz"][i % 3]
+            r, dt = timed(env.a, uri, cookie=c)
+            assert_503(r, dt, f"{uri} #{i}")
+        r, dt = timed(env.a, "/healthz")
+        assert r.status == 200 and dt < 0.1, ("healthz touched Redis", r, dt)
+    finally:
+        env.r.signal(signal.SIGCONT)
+    assert_recovers(env, c)
+    s = P.json_body(env.a.get("/session", cookie=c))
+    assert s["views"] >= 2, s              # same session, kept its data
+    assert (env.a.pid, env.a.workers()) == pids, "something restarted"
+    m = env.a.metrics()
+    assert P.metric(m, "fcgi_app_redis_errors_total") >= 1, m
+    assert P.metric(m, "fcgi_app_requests_total", route="root",
+                    status="503") >= 1
+
+
+@t.case
+def redis_debug_sleep_bounded(env):
+    c = P.cookie_of(env.a.get("/"))
+    import threading
+    th = threading.Thread(
+        target=lambda: env.r.cmd("DEBUG", "SLEEP", "2", timeout=5))
+    th.start()
+    try:
+        time.sleep(0.1)
+        for i in range(6):
+            r, dt = timed(env.a, "/", cookie=c)
+            assert_503(r, dt, f"/ #{i}")
+    finally:
+        th.join(10)
+    assert_recovers(env, c)
+
+
+@t.case
+def redis_killed_and_restarted_recovers(env):
+    c = P.cookie_of(env.a.get("/"))
+    m0 = env.a.metrics()
+    pids = (env.a.pid, env.a.workers())
+    env.r.kill()
+    for i in range(8):
+        r, dt = timed(env.a, "/", cookie=c)
+        assert_503(r, dt, f"/ #{i} with Redis dead")
+    env.r.start()
+    # the restarted Redis is empty (no persistence): the old cookie names
+    # an unknown id now, so it must get a fresh session, not an error
+    assert_recovers(env, c)
+    r = env.a.get("/", cookie=c)
+    assert r.status == 200 and P.cookie_of(r) is not None
+    # every thread's connection may need its turn: hit them all
+    for _ in range(20):
+        assert env.a.get("/", cookie=c).status == 200
+    m1 = env.a.metrics()
+    assert (P.metric(m1, "fcgi_app_redis_reconnects_total")
+            > P.metric(m0, "fcgi_app_redis_reconnects_total")), "no reconnect"
+    assert (env.a.pid, env.a.workers()) == pids, "something restarted"
+
+
+@t.case
+def wrong_password_clear_error_bounded_503(env):
+    a = env.app("127.0.0.1:23042", REDIS_PORT,
+                {"APP_WORKERS": "1", "REDIS_PASSWORD": "wrong"},
+                name="wrongpw")
+    for i in range(6):
+        r, dt = timed(a, "/")
+        assert_503(r, dt, f"/ #{i} with a wrong password")
+    assert a.get("/healthz").status == 200
+    assert a.get("/readyz").status == 503
+    out = a.output()
+    assert "AUTH failed" in out and ("WRONGPASS" in out
+                                     or "invalid" in out), out[-1500:]
+    assert "wrong" not in out.replace("wrongpw", ""), "password logged"
+
+
+@t.case
+def unreachable_redis_connect_bounded(env):
+    # nothing listens on this port: connection refused, fast 503s, and
+    # backoff means most requests do not even try
+    a = env.app("127.0.0.1:23043", 23049, {"APP_WORKERS": "1"},
+                name="noredis")
+    for i in range(10):
+        r, dt = timed(a, "/")
+        assert_503(r, dt, f"/ #{i} with no Redis")
+    assert a.get("/healthz").status == 200
+
+
+t.run(setup, lambda env: env and env.close())
