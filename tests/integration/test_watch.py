@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""test_watch.py -- nginx/upstream-watch.sh follows a scaled pool natively.
+
+The watcher runs as it does in the container (entrypoint, nginx as its
+child), but in a private mount namespace (unshare -m, needs root or user
+namespaces) where a temp file is bind-mounted over /etc/hosts: the real
+"getent ahosts" then sees the service name gain and lose addresses as the
+test rewrites that file, like Docker's DNS during "compose up --scale".
+Pool instances are real fcgi-app processes on 127.0.0.2 and 127.0.0.3,
+same port, like containers behind one service name.  Without the
+fcgi-app binary the traffic is nginx's own (404 /metrics) and the cases
+that need the pool are skipped.  Ports 20300-20312.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, HERE)
+
+from tap import Suite, Skip  # noqa: E402
+from stack import Stack, APP_BIN, http_get  # noqa: E402
+from httpc import check_json, header_of  # noqa: E402
+
+BASE = 20300
+SERVICE = "fcgi-app.invalid"   # .invalid never resolves through DNS
+t = Suite()
+
+
+class Ctx:
+    pass
+
+
+def write_hosts(path, addrs):
+    # Rewrite in place: the bind mount follows the inode, not the name.
+    with open(path, "w") as f:
+        f.write("127.0.0.1 localhost\n")
+        for a in addrs:
+            f.write(f"{a} {SERVICE}\n")
+
+
+def setup():
+    if os.geteuid() != 0:
+        r = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+        if r.returncode != 0:
+            raise Skip("unshare -m not permitted (needs root or userns)")
+    c = Ctx()
+    c.tmp = tempfile.mkdtemp(prefix="test-watch-")
+    c.hosts = os.path.join(c.tmp, "hosts")
+    c.have_app = os.access(APP_BIN, os.X_OK)
+    c.port = BASE + 2
+    write_hosts(c.hosts, ["127.0.0.2"])
+    # A failing DNS lookup must not stall the watcher's loop.
+    os.environ["RES_OPTIONS"] = "timeout:1 attempts:1"
+    apps = [("app-a", f"127.0.0.2:{c.port}", "app-a")] if c.have_app else []
+    c.s = Stack(run_dir=os.path.join(c.tmp, "run"), base_port=BASE,
+                app=False, apps=apps, watch=SERVICE, hosts_file=c.hosts)
+    c.s.start()
+    return c
+
+
+def teardown(c):
+    if c is None:
+        return
+    c.s.close()
+    if not os.environ.get("TEST_KEEP"):
+        shutil.rmtree(c.tmp, ignore_errors=True)
+
+
+def need_app(c):
+    if not c.have_app:
+        raise Skip(f"{APP_BIN} not built")
+
+
+def upstream_servers(c):
+    with open(c.s.upstream_conf) as f:
+        text = f.read()
+    return sorted(re.findall(r"^\s*server (\S+?)(?: |;)", text, re.M)), text
+
+
+def wait_servers(c, want, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got, text = upstream_servers(c)
+        if got == sorted(want):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"upstream {got}, want {sorted(want)}:\n"
+                                 + text)
+        time.sleep(0.1)
+
+
+def reloads(c):
+    with open(c.s.log_path("nginx-error")) as f:
+        return len(re.findall(r"signal 1 \(SIGHUP\) received.*reconfiguring",
+                              f.read()))
+
+
+def master_pid(c):
+    with open(os.path.join(c.s.dirs["nginx"], "nginx.pid")) as f:
+        return int(f.read())
+
+
+def wait_reloads(c, n, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while reloads(c) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{reloads(c)} reloads, want {n}")
+        time.sleep(0.1)
+
+
+class Load:
+    """Requests in a loop on fresh connections; counts what failed."""
+
+    def __init__(self, c):
+        self.c = c
+        self.path, self.want = (("/healthz", 200) if c.have_app
+                                else ("/metrics", 404))
+        self.done = 0
+        self.failures = []
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                st, _, _ = http_get(self.c.s.ports["http"], self.path,
+                                    timeout=10)
+                if st != self.want:
+                    self.failures.append(st)
+            except OSError as e:
+                self.failures.append(repr(e))
+            self.done += 1
+
+    def finish(self):
+        self.stop.set()
+        self.th.join(15)
+        assert self.done > 20, f"only {self.done} requests"
+        if self.failures:
+            with open(self.c.s.log_path("nginx-error")) as f:
+                errs = [ln for ln in f.read().splitlines()
+                        if "[error]" in ln or "[warn]" in ln]
+            raise AssertionError(
+                f"{len(self.failures)}/{self.done} failed: "
+                f"{self.failures[:5]}; nginx said: {errs[-3:]}")
+
+
+def change_hosts(c, addrs):
+    """Point the service name at addrs; wait until nginx runs with them."""
+    n0 = reloads(c)
+    write_hosts(c.hosts, addrs)
+    want = [f"{a}:{c.port}" for a in addrs] or [f"127.0.0.1:{c.port}"]
+    text = wait_servers(c, want)
+    wait_reloads(c, n0 + 1)
+    time.sleep(0.3)      # the new workers are up; the old ones draining
+    return text
+
+
+def workers_seen(c, n=40):
+    seen = set()
+    for _ in range(n):
+        st, hdrs, body = c.s.get("/session")
+        assert st == 200, (st, body)
+        seen.add(json.loads(body)["worker"])
+    return seen
+
+
+@t.case
+def initial_upstream_comes_from_dns(c):
+    text = wait_servers(c, [f"127.0.0.2:{c.port}"])
+    assert "keepalive " in text, text
+    if c.have_app:
+        st, _, body = c.s.get("/healthz")
+        assert st == 200, (st, body)
+
+
+@t.case
+def scale_up_is_found_and_reloaded_without_drops(c):
+    pid0, n0 = master_pid(c), reloads(c)
+    load = Load(c)
+    try:
+        if c.have_app:
+            c.s.add_app("app-b", f"127.0.0.3:{c.port}", "app-b")
+        change_hosts(c, ["127.0.0.2", "127.0.0.3"])
+        time.sleep(1.0)
+    finally:
+        load.finish()
+    assert master_pid(c) == pid0, "nginx was restarted, not reloaded"
+    if c.have_app:
+        seen = workers_seen(c)
+        assert seen == {"app-a", "app-b"}, seen
+
+
+@t.case
+def instance_killed_before_dns_notices_fails_no_get(c):
+    need_app(c)
+    load = Load(c)
+    try:
+        c.s.kill("app-a")          # SIGKILL, still in DNS and upstream
+        time.sleep(1.5)
+        change_hosts(c, ["127.0.0.3"])
+        time.sleep(1.0)
+    finally:
+        load.finish()
+    assert workers_seen(c, 10) == {"app-b"}
+
+
+@t.case
+def scale_down_is_followed_without_drops(c):
+    if c.have_app:
+        c.s.restart("app-a")
+    change_hosts(c, ["127.0.0.2", "127.0.0.3"])
+    load = Load(c)
+    try:
+        change_hosts(c, ["127.0.0.2"])
+        time.sleep(1.0)   # old workers finish, then the instance goes
+        if c.have_app:
+            c.s.terminate("app-b")
+        time.sleep(1.0)
+    finally:
+        load.finish()
+
+
+@t.case
+def no_instance_gives_fast_502_json_then_recovers(c):
+    text = change_hosts(c, [])
+    assert " down;" in text, text
+    t0 = time.monotonic()
+    st, hdrs, body = c.s.get("/")
+    assert st == 502 and time.monotonic() - t0 < 1.0, st
+    check_json(st, header_of(hdrs, "Content-Type"), body)
+    change_hosts(c, ["127.0.0.2"])
+    if c.have_app:
+        deadline = time.monotonic() + 5
+        while c.s.get("/healthz")[0] != 200:
+            assert time.monotonic() < deadline, "no recovery"
+            time.sleep(0.1)
+
+
+@t.case
+def config_nginx_t_refuses_is_not_loaded(c):
+    conf = c.s.nginx_conf
+    with open(conf) as f:
+        good = f.read()
+    n0 = reloads(c)
+    try:
+        with open(conf, "a") as f:
+            f.write("this_is_not_a_directive;\n")
+        write_hosts(c.hosts, ["127.0.0.2", "127.0.0.4"])
+        time.sleep(2.5)
+        got, _ = upstream_servers(c)
+        assert got == [f"127.0.0.2:{c.port}"], got
+        assert reloads(c) == n0, "reloaded a config nginx -t refused"
+        with open(c.s.procs["nginx"].out_path) as f:
+            assert "refused" in f.read()
+        st, _, _ = c.s.get("/metrics")
+        assert st == 404, st
+    finally:
+        with open(conf, "w") as f:
+            f.write(good)
+    # Fixed: the pending change goes in.
+    wait_servers(c, [f"127.0.0.2:{c.port}", f"127.0.0.4:{c.port}"])
+    wait_reloads(c, n0 + 1)
+    change_hosts(c, ["127.0.0.2"])
+
+
+@t.case
+def sighup_is_forwarded_to_nginx(c):
+    n0, pid0 = reloads(c), master_pid(c)
+    c.s.procs["nginx"].popen.send_signal(signal.SIGHUP)
+    wait_reloads(c, n0 + 1)
+    assert master_pid(c) == pid0
+
+
+@t.case
+def sigquit_stops_nginx_gracefully_and_the_watcher_exits(c):
+    pid = master_pid(c)
+    w = c.s.procs["nginx"].popen
+    w.send_signal(signal.SIGQUIT)
+    try:
+        rc = w.wait(10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("watcher still running 10 s after SIGQUIT")
+    assert rc == 0, f"watcher exit status {rc}"
+    try:
+        os.kill(pid, 0)
+        raise AssertionError(f"nginx master {pid} still alive")
+    except ProcessLookupError:
+        pass
+    with open(c.s.log_path("nginx-error")) as f:
+        assert "gracefully shutting down" in f.read()
+
+
+t.run(setup, teardown)
