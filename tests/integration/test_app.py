@@ -42,7 +42,9 @@ SID = re.compile(r"^connect\.sid=s%3A[A-Za-z0-9_-]+\.[A-Za-z0-9%]+$")
 def setup():
     if not os.access(APP_BIN, os.X_OK):
         raise Skip(f"{APP_BIN} not built (make -C fcgi-app)")
-    return Stack(base_port=BASE).__enter__()
+    # collector=None: the collector runs too when collector/collector is
+    # built, so the case below can see the events it prints.
+    return Stack(base_port=BASE, collector=None).__enter__()
 
 
 def teardown(s):
@@ -358,6 +360,30 @@ def access_log_lines_are_combined_format(s):
                            '"http://example.test/" "test-agent/1.0"')
                or ('"GET /hello/log HTTP/1.1" 200' in ln
                    and '"test-agent/1.0"' in ln) for ln in lines), lines[-3:]
+
+
+@t.case
+def collector_prints_events_for_every_log(s):
+    if "collector" not in s.procs:
+        raise Skip("collector/collector not built")
+    mark = f"/hello/collector-{os.getpid()}"
+    get_json(s, mark, 200)
+    want = {"nginx-access", "nginx-error", "fcgi-app", "redis"}
+    deadline = time.monotonic() + 5
+    while True:
+        with open(s.collector_out, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        events = [json.loads(ln) for ln in lines]
+        types = {e.get("type") for e in events}
+        hit = [e for e in events if e.get("type") == "nginx-access"
+               and mark in e.get("message", "")]
+        if want <= types and hit:
+            break
+        assert time.monotonic() < deadline, \
+            f"types {sorted(types)}, nginx line seen: {bool(hit)}"
+        time.sleep(0.1)
+    e = hit[0]
+    assert e["@version"] == "1" and e["path"] == s.log_path("nginx-access"), e
 
 
 # --- failures: Redis, then the pool (each brought back) ---------------------

@@ -170,8 +170,9 @@ class Proc:
     """One started component: its Popen, output file and main log."""
 
     def __init__(self, name, argv, env, out_path, log_path=None, cwd=None,
-                 stdout_inherit=False):
+                 stdout_inherit=False, stdout_path=None):
         self.name = name
+        self.stdout_path = stdout_path
         self.argv = argv
         self.env = env
         self.out_path = out_path
@@ -182,14 +183,17 @@ class Proc:
 
     def start(self):
         out = open(self.out_path, "ab")
+        sout = open(self.stdout_path, "ab") if self.stdout_path else out
         try:
             self.popen = subprocess.Popen(
                 self.argv, env=self.env, cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
-                stdout=None if self.stdout_inherit else out,
+                stdout=None if self.stdout_inherit else sout,
                 stderr=out, preexec_fn=_child_setup)
         finally:
             out.close()
+            if sout is not out:
+                sout.close()
 
     def alive(self):
         return self.popen is not None and self.popen.poll() is None
@@ -309,6 +313,7 @@ class Stack:
                                      "redis-replica-2.log"),
         }
         self.nginx_conf = os.path.join(r, "nginx", "nginx.conf")
+        self.collector_out = os.path.join(r, "out", "collector.jsonl")
         self.upstream_conf = os.path.join(r, "nginx", "upstream.conf")
 
     # --- public helpers ---------------------------------------------------
@@ -413,12 +418,13 @@ class Stack:
 
     # --- components -------------------------------------------------------
 
-    def _spawn(self, name, argv, env=None, log_path=None, inherit=False):
+    def _spawn(self, name, argv, env=None, log_path=None, inherit=False,
+               stdout_path=None):
         out = os.path.join(self.dirs["out"], f"{name}.out")
         full_env = dict(os.environ)
         full_env.update(env or {})
         p = Proc(name, argv, full_env, out, log_path, cwd=self.run_dir,
-                 stdout_inherit=inherit)
+                 stdout_inherit=inherit, stdout_path=stdout_path)
         self.procs[name] = p
         p.start()
         return p
@@ -644,13 +650,18 @@ class Stack:
         self._wait_ready("nginx")
 
     def _start_collector(self):
+        """collector/collector tails the run dir's logs.  Its JSON events
+        go to the terminal in `make run`, else to out/collector.jsonl
+        (self.collector_out); its own messages to out/collector.out."""
         state = os.path.join(self.dirs["collector"], "state.json")
-        argv = [COLLECTOR_BIN, "--state", state,
+        # --from-beginning: the logs already hold the start-up lines.
+        argv = [COLLECTOR_BIN, "--state", state, "--from-beginning",
                 f"nginx-access={self.logs['nginx-access']}",
                 f"nginx-error={self.logs['nginx-error']}",
                 f"fcgi-app={self.dirs['app_log']}/*.log",
                 f"redis={self.dirs['redis_log']}/*.log"]
-        self._spawn("collector", argv, inherit=self.verbose)
+        self._spawn("collector", argv, inherit=self.verbose,
+                    stdout_path=self.collector_out)
         time.sleep(0.3)
         if not self.procs["collector"].alive():
             self._fail("collector", "exited at start")
@@ -694,7 +705,10 @@ def main(argv=None):
         stopping.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT explicitly: a shell that starts us in the background leaves
+    # it ignored, and Python then would not raise KeyboardInterrupt.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     given_secret = "SESSION_SECRET" in os.environ
     given_pw = "REDIS_PASSWORD" in os.environ
     s = Stack(run_dir=args.run_dir, base_port=args.base_port,
