@@ -33,6 +33,7 @@
 #                       service name); sets replica-announce-ip /
 #                       sentinel announce-ip
 #   REDIS_MASTER_NAME   sessions (the name Sentinel knows the primary by)
+#   REDIS_UMASK         022 (logs must be readable by the collector)
 #   REDIS_SENTINELS     "host:port host:port ..." (data nodes): when set, a
 #                       starting data node asks Sentinel which node is the
 #                       primary now and follows it (so an old primary
@@ -44,6 +45,19 @@
 # restarts with the reason in its log, after a bounded wait.
 
 set -eu
+
+# Files Redis creates get 0644 & ~REDIS_UMASK.  Default 022: the log
+# collector runs as its own uid and must read the logs.  What holds
+# passwords is protected otherwise: users.acl is written 0600 by acl.sh, and
+# the sentinel.conf that Sentinel rewrites lives in /data, whose directory
+# is 0750 (redis/Dockerfile).  Set REDIS_UMASK=027 if the collector shares
+# the redis group.
+case ${REDIS_UMASK:-022} in
+    [0-7][0-7][0-7]|0[0-7][0-7][0-7]) umask "${REDIS_UMASK:-022}" ;;
+    *) printf 'redis-entrypoint: error: REDIS_UMASK must be octal like' >&2
+       printf ' 022, got %s\n' "$REDIS_UMASK" >&2
+       exit 1 ;;
+esac
 
 PROG=redis-entrypoint
 

@@ -75,6 +75,10 @@ def replication_lines_in_each_nodes_log(tier):
     names = sorted(os.listdir(tier.logs))
     assert names == ["redis-replica-1.log", "redis-replica-2.log",
                      "redis-server.log"], names
+    for n in names:
+        mode = os.stat(os.path.join(tier.logs, n)).st_mode
+        assert mode & 0o004, "%s is %o: the collector cannot read it" % (
+            n, mode)
     with open(os.path.join(tier.logs, "redis-server.log")) as f:
         primary = f.read()
     assert "Full resync requested by replica" in primary, "no Full resync"

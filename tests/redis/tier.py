@@ -174,12 +174,19 @@ class Tier:
             return f.readline().rstrip("\n")
 
     def env(self, name, port, extra=None):
+        """The entrypoint's environment for node `name`: its own data
+        directory and its own copy of the configs (as each container has),
+        the shared secrets and log directories."""
         data = os.path.join(self.dir, name, "data")
         os.makedirs(data, exist_ok=True)
+        os.chmod(data, 0o750)   # as redis/Dockerfile makes /data
+        conf = os.path.join(self.dir, name, "conf")
+        if not os.path.isdir(conf):
+            shutil.copytree(self.conf, conf)
         env = dict(os.environ)
         env.update({
             "REDIS_SECRETS_DIR": self.secrets,
-            "REDIS_CONF_DIR": self.conf,
+            "REDIS_CONF_DIR": conf,
             "REDIS_DATA_DIR": data,
             "REDIS_LOG_DIR": self.logs,
             "REDIS_PORT": str(port),
