@@ -549,6 +549,10 @@ collector_read_file(struct collector *c, struct tfile *f)
     if (f->read_off != before) {
         f->growth_ms = c->now;
     }
+    log_at(LOG_DEBUG, "read path=%s inode=%llu from=%llu to=%llu size=%llu "
+        "rc=%d", f->path, (unsigned long long) f->ino,
+        (unsigned long long) before, (unsigned long long) f->read_off,
+        (unsigned long long) f->size, rc);
     if (rc == TFILE_EOF) {
         f->dirty = 0;
     }
