@@ -394,9 +394,8 @@ class Stack:
             for d in self.dirs.values():
                 os.makedirs(d, exist_ok=True)
             self._start_redis()
-            if self.want_app and not os.access(APP_BIN, os.X_OK):
-                raise StackError(f"{APP_BIN} is not built "
-                                 "(make -C fcgi-app)")
+            if self.want_app:
+                self._snapshot_app()
             for name, listen, hostname in self.app_specs:
                 self.add_app(name, listen, hostname)
             self._start_nginx()
@@ -533,6 +532,18 @@ class Stack:
         for node in nodes:
             self._wait_ready(node)
 
+    def _snapshot_app(self):
+        """Copy fcgi-app/fcgi-app into the run dir: every instance, and
+        every restart, runs the build the stack started with, even while
+        someone rebuilds the tree."""
+        if not os.access(APP_BIN, os.X_OK):
+            raise StackError(f"{APP_BIN} is not built (make -C fcgi-app)")
+        os.makedirs(os.path.join(self.run_dir, "bin"), exist_ok=True)
+        self.app_bin = os.path.join(self.run_dir, "bin", "fcgi-app")
+        shutil.copy2(APP_BIN, self.app_bin)
+
+    app_bin = None
+
     def add_app(self, name, listen, hostname=None, env=None):
         """Start one pool instance listening on listen ("ip:port" or
         "unix:/path") and wait until it accepts connections."""
@@ -551,7 +562,9 @@ class Stack:
         e.update(self.app_env)
         e.update(env or {})
         self.app_addrs[name] = listen
-        self._spawn(name, [APP_BIN], e,
+        if self.app_bin is None:
+            self._snapshot_app()
+        self._spawn(name, [self.app_bin], e,
                     log_path=os.path.join(self.dirs["app_log"],
                                           f"{hostname or socket.gethostname()}.log"))
         self._wait_ready(name)
