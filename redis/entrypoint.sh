@@ -250,7 +250,7 @@ fi
 set -- "$conf" --port "$port" --dir "$DATA" --aclfile "$DATA/users.acl" \
     --logfile "$logfile" --replicaof $follow \
     ${ANNOUNCE:+--replica-announce-ip "$ANNOUNCE"} "$@"
-log "starting redis-server as $role ($logfile)"
+log "starting redis-server from $role.conf, replicaof $follow, log $logfile"
 # masterauth goes in through stdin ("-" must be the last argument), not the
 # command line, so it never shows in ps.
 exec redis-server "$@" - <<EOF

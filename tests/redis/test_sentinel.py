@@ -113,6 +113,14 @@ def sentinel_requires_auth_and_limits_the_app(tier):
                 raise AssertionError("app may run %s" % " ".join(args))
             except RedisError as e:
                 assert str(e).startswith("NOPERM"), e
+        try:
+            c.cmd("SUBSCRIBE", "__sentinel__:hello")
+            raise AssertionError("app may subscribe to __sentinel__:hello")
+        except RedisError as e:
+            assert str(e).startswith("NOPERM"), e
+    with tier.conn(sp, "app", tier.secret("app")) as c:
+        assert c.cmd("SUBSCRIBE", "+switch-master") == \
+            ["subscribe", "+switch-master", 1]
 
 
 @t.case
