@@ -161,3 +161,59 @@ def wait_ok(port, timeout=10.0):
             pass
         time.sleep(0.1)
     return last
+
+
+def _busy_ticks():
+    """Non-idle CPU ticks of the whole machine (all CPUs) from /proc/stat."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice]:
+    # guest time is already counted in user, so only the first 8 count.
+    return sum(vals[:8]) - vals[3] - vals[4]
+
+
+def _group_ticks(pgids):
+    """utime + stime of every live process whose process group is in
+    pgids."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 12 and int(fields[2]) in pgids:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+class CpuMeter:
+    """How much CPU the rest of the machine used during a measured run:
+    all busy ticks minus those of our process groups, of this process and
+    of its reaped children (wrk).  Another job on the same cores lowers
+    every figure, so the report shows this next to each case."""
+
+    def __init__(self, pgids):
+        self.pgids = set(pgids)
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def _ours(self):
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return _group_ticks(self.pgids) + own * self.hz
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.busy0, self.ours0 = _busy_ticks(), self._ours()
+        return self
+
+    def stop(self):
+        """Percent of all CPUs used by other processes since start()."""
+        secs = time.monotonic() - self.t0
+        busy = _busy_ticks() - self.busy0
+        ours = self._ours() - self.ours0
+        cap = secs * self.hz * (os.cpu_count() or 1)
+        return max(0.0, 100.0 * (busy - ours) / cap) if cap > 0 else 0.0
