@@ -82,12 +82,19 @@ main(int argc, char **argv)
         return 1;
     }
     fd = pool_listen(cfg.app_listen, err, sizeof(err));
-    if (fd == -1) {
+    if (fd < 0) {
+        /* a malformed APP_LISTEN is a bad setting (exit 2, same message
+         * shape as config_load's); a failed bind is a runtime error */
+        rc = fd == -2 ? CONFIG_EXIT_BAD : 1;
+        if (rc == CONFIG_EXIT_BAD) {
+            fprintf(stderr, "fcgi-app: config: %s\n", err);
+        } else if (cfg.log_dir != NULL && *cfg.log_dir != '\0') {
+            fprintf(stderr, "fcgi-app: %s\n", err);
+        }
         LOG_ERROR("%s", err);
-        fprintf(stderr, "fcgi-app: %s\n", err);
         metrics_destroy();
         config_free(&cfg);
-        return 1;
+        return rc;
     }
     LOG_INFO("listening on %s with %lld workers x %lld threads",
              cfg.app_listen, cfg.app_workers, cfg.app_threads);

@@ -60,7 +60,9 @@ struct pool_child {
 
 struct pool_slot {
     int      fails;          /* consecutive quick crashes */
-    int64_t  next_spawn_ms;  /* 0: none scheduled */
+    int64_t  next_spawn_ms;  /* no spawn for this slot before */
+    int      want;           /* replacement wanted: a metrics_restart
+                              * reason, or -1 */
 };
 
 struct pool {
@@ -132,7 +134,7 @@ pool_listen_unix(const char *spec, const char *path, char *err,
         snprintf(err, errlen, "APP_LISTEN=\"%s\": unix socket path must be "
                  "absolute and shorter than %zu bytes", spec,
                  sizeof(sun.sun_path));
-        return -1;
+        return -2;
     }
     memcpy(sun.sun_path, path, strlen(path) + 1);
     if (lstat(path, &st) == 0) {
@@ -176,7 +178,7 @@ pool_listen(const char *spec, char *err, size_t errlen)
     if (colon == NULL || pool_port(colon + 1, port, sizeof(port)) != 0) {
         snprintf(err, errlen, "APP_LISTEN=\"%s\": want host:port, "
                  "[v6addr]:port or unix:/path (port 1..65535)", spec);
-        return -1;
+        return -2;
     }
     h = spec;
     hlen = (size_t) (colon - spec);
@@ -186,11 +188,11 @@ pool_listen(const char *spec, char *err, size_t errlen)
     } else if (memchr(h, ':', hlen) != NULL) {
         snprintf(err, errlen, "APP_LISTEN=\"%s\": IPv6 addresses go in "
                  "brackets, e.g. [::1]:9000", spec);
-        return -1;
+        return -2;
     }
     if (hlen == 0 || hlen >= sizeof(host)) {
         snprintf(err, errlen, "APP_LISTEN=\"%s\": bad host", spec);
-        return -1;
+        return -2;
     }
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -254,7 +256,7 @@ static int
 pool_spawn(struct pool *p, int slot, int state, int reason)
 {
     struct pool_child *k = NULL;
-    pid_t              pid;
+    pid_t              pid, master;
     int                i, row;
 
     for (i = 0; i < POOL_MAX_CHILDREN; i++) {
@@ -268,6 +270,7 @@ pool_spawn(struct pool *p, int slot, int state, int reason)
         return -1;
     }
     row = metrics_proc_claim();
+    master = getpid();
     pid = fork();
     if (pid == -1) {
         LOG_ERROR("pool: fork() failed: %s", strerror(errno));
@@ -278,7 +281,7 @@ pool_spawn(struct pool *p, int slot, int state, int reason)
     if (pid == 0) {
         close(p->msg[0]);
         metrics_proc_use(row);
-        _exit(worker_run(p->cfg, p->listen_fd, p->msg[1]));
+        _exit(worker_run(p->cfg, p->listen_fd, p->msg[1], master));
     }
     k->pid = pid;
     k->state = state;
@@ -347,11 +350,8 @@ pool_reap_one(struct pool *p, pid_t pid, int status)
     if (p->stopping || was == CHILD_RETIRING) {
         return;
     }
-    if (was == CHILD_PENDING && pool_slot_child(p, k->slot, CHILD_ACTIVE)) {
-        /* a replacement died before READY; the old one still serves */
-        return;
-    }
-    /* an ACTIVE (or orphaned PENDING) worker died: a crash */
+    /* an ACTIVE worker died, or a replacement before READY (the old one
+     * still serves; the replacement is retried after the same backoff) */
     s = &p->slots[k->slot];
     if (now - k->started_ms >= POOL_STABLE_MS) {
         s->fails = 0;
@@ -389,14 +389,14 @@ pool_reap(struct pool *p)
     }
 }
 
-/* Replace the ACTIVE worker of slot: start a PENDING one. */
+/* Ask for the ACTIVE worker of slot to be replaced; pool_schedule()
+ * starts the PENDING replacement (one at a time, after any backoff). */
 static void
 pool_replace(struct pool *p, int slot, int reason)
 {
-    if (pool_slot_child(p, slot, CHILD_PENDING) != NULL) {
-        return;                 /* one replacement at a time */
+    if (p->slots[slot].want < 0) {
+        p->slots[slot].want = reason;
     }
-    pool_spawn(p, slot, CHILD_PENDING, reason);
 }
 
 /* A PENDING child is READY: promote it, retire the old ACTIVE one. */
@@ -413,6 +413,7 @@ pool_promote(struct pool *p, struct pool_child *k)
                  k->reason == METRICS_RESTART_RECYCLE ? "recycle" : "reload");
     }
     k->state = CHILD_ACTIVE;
+    p->slots[k->slot].want = -1;
     metrics_worker_restart((enum metrics_restart) k->reason);
     if (k->reason == METRICS_RESTART_RELOAD && p->reload_next == k->slot) {
         p->reload_next++;
@@ -522,23 +523,12 @@ static int
 pool_schedule(struct pool *p, int64_t now)
 {
     int64_t next = 1000;
-    int     i;
+    int     i, active;
 
-    for (i = 0; i < p->nslots; i++) {
-        if (pool_slot_child(p, i, CHILD_ACTIVE) != NULL) {
-            continue;
-        }
-        if (pool_slot_child(p, i, CHILD_PENDING) != NULL) {
-            continue;
-        }
-        if (p->slots[i].next_spawn_ms <= now) {
-            pool_spawn(p, i, CHILD_ACTIVE, METRICS_RESTART_CRASH);
-        } else if (p->slots[i].next_spawn_ms - now < next) {
-            next = p->slots[i].next_spawn_ms - now;
-        }
-    }
+    /* the rolling restart asks for one slot's replacement at a time */
     if (p->reload_next >= 0 && p->reload_next < p->nslots
-        && pool_slot_child(p, p->reload_next, CHILD_PENDING) == NULL)
+        && pool_slot_child(p, p->reload_next, CHILD_PENDING) == NULL
+        && p->slots[p->reload_next].want < 0)
     {
         if (pool_slot_child(p, p->reload_next, CHILD_ACTIVE) != NULL) {
             pool_replace(p, p->reload_next, METRICS_RESTART_RELOAD);
@@ -547,6 +537,27 @@ pool_schedule(struct pool *p, int64_t now)
             if (p->reload_next >= p->nslots) {
                 p->reload_next = -1;
             }
+        }
+    }
+    for (i = 0; i < p->nslots; i++) {
+        active = pool_slot_child(p, i, CHILD_ACTIVE) != NULL;
+        if (pool_slot_child(p, i, CHILD_PENDING) != NULL
+            || (active && p->slots[i].want < 0))
+        {
+            continue;
+        }
+        if (p->slots[i].next_spawn_ms > now) {
+            if (p->slots[i].next_spawn_ms - now < next) {
+                next = p->slots[i].next_spawn_ms - now;
+            }
+            continue;
+        }
+        if (active) {
+            pool_spawn(p, i, CHILD_PENDING, p->slots[i].want);
+        } else {
+            /* an empty slot is refilled directly; it replaces nothing */
+            p->slots[i].want = -1;
+            pool_spawn(p, i, CHILD_ACTIVE, METRICS_RESTART_CRASH);
         }
     }
     return (int) next;
@@ -603,6 +614,9 @@ pool_run(const struct config *cfg, int listen_fd)
     if (p.slots == NULL) {
         LOG_ERROR("pool: out of memory");
         return 1;
+    }
+    for (i = 0; i < p.nslots; i++) {
+        p.slots[i].want = -1;
     }
     if (pipe2(p.msg, O_NONBLOCK | O_CLOEXEC) != 0) {
         LOG_ERROR("pool: pipe2() failed: %s", strerror(errno));

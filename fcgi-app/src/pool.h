@@ -15,8 +15,9 @@
 
 /* Bind and listen on spec ("host:port", "[v6]:port", "unix:/path") with
  * SO_REUSEADDR (unix: stale socket file replaced, mode 0660).  The socket
- * is non-blocking and close-on-exec.  Returns the fd, or -1 with err
- * naming APP_LISTEN. */
+ * is non-blocking and close-on-exec.  Returns the fd; -2 when spec is
+ * malformed (a bad setting) or -1 when binding fails (socket(), bind(),
+ * listen(), e.g. address in use), with err naming APP_LISTEN. */
 int pool_listen(const char *spec, char *err, size_t errlen);
 
 /* Run the master until SIGTERM/SIGINT and every worker has exited.

@@ -571,7 +571,7 @@ worker_signals(sigset_t *waitmask)
 }
 
 int
-worker_run(const struct config *cfg, int listen_fd, int msg_fd)
+worker_run(const struct config *cfg, int listen_fd, int msg_fd, pid_t master)
 {
     struct worker   w;
     pthread_t      *threads = NULL;
@@ -594,7 +594,7 @@ worker_run(const struct config *cfg, int listen_fd, int msg_fd)
         LOG_ERROR("worker: signal setup failed");
         goto error;
     }
-    if (getppid() == 1) {
+    if (getppid() != master) {
         goto error;               /* the master died before prctl() */
     }
     if (fcgi_library_init(err, sizeof(err)) != 0) {

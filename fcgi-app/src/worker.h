@@ -9,6 +9,8 @@
 #ifndef WORKER_H
 #define WORKER_H
 
+#include <sys/types.h>
+
 #include "config.h"
 
 /* Messages a worker writes to the master's pipe (one write each, smaller
@@ -23,7 +25,10 @@ struct worker_msg {
 
 /* Run a worker until it is told to stop (SIGTERM/SIGINT) and has drained,
  * or the drain deadline passes.  listen_fd is non-blocking; msg_fd is the
- * write end of the master's pipe.  Returns the process exit code. */
-int worker_run(const struct config *cfg, int listen_fd, int msg_fd);
+ * write end of the master's pipe; master is the master's pid (it may be 1
+ * in a container, so "parent is init" cannot mean "orphaned").  Returns
+ * the process exit code. */
+int worker_run(const struct config *cfg, int listen_fd, int msg_fd,
+               pid_t master);
 
 #endif
