@@ -495,6 +495,14 @@ config_describe(const struct config *cfg, char *buf, size_t buflen)
     return 0;
 }
 
+/* Environment variable of setting i, or NULL past the last.  Lets the
+ * tests check docs/COLLECTOR.md against the table. */
+const char *
+config_setting_env(size_t i)
+{
+    return i < CONFIG_NROWS ? config_table[i].env : NULL;
+}
+
 /* Write the usage text (every row of the table) into buf.  Returns 0. */
 int
 config_usage(char *buf, size_t buflen)

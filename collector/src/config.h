@@ -45,6 +45,7 @@ int config_describe(const struct config *cfg, char *buf, size_t buflen);
 int config_usage(char *buf, size_t buflen);
 int config_parse_input(const char *spec, struct config_input *in,
     char *err, size_t errlen);
+const char *config_setting_env(size_t i);
 int config_parse_number(const char *s, long long min, long long max,
     long long *out);
 
