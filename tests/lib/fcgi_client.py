@@ -188,6 +188,28 @@ class Client:
         self.sock.sendall(data)
         return self.read_response()
 
+    def drain_to_eof(self, timeout=2.0):
+        """Read until the app closes.  Returns (bytes read, True) or
+        (bytes read, False) if it is still open after timeout."""
+        import time
+        deadline = time.monotonic() + timeout
+        data = self.buf
+        self.buf = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return data, False
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return data, False
+            except ConnectionResetError:
+                return data, True
+            if not chunk:
+                return data, True
+            data += chunk
+
     def at_eof(self, timeout=2.0):
         """True if the app closes the connection within timeout."""
         self.sock.settimeout(timeout)

@@ -287,4 +287,31 @@ def keep_conn_serves_many_requests(env):
         assert c.at_eof(2), "connection without KEEP_CONN left open"
 
 
+@t.case
+def garbage_and_truncated_connections_are_closed_not_fatal(env):
+    workers = env.a.workers()
+    F = P.fcgi_client
+    for junk in [b"GET / HTTP/1.0\r\n\r\n",          # HTTP to FastCGI
+                 b"\x01\x01\x00",                   # half a header
+                 F.begin_record(),                 # BEGIN, then EOF
+                 F.begin_record() + F.record(F.PARAMS, b"\x05\x80ab")]:
+        c = env.a.client()
+        c.send_raw(junk)
+        c.sock.shutdown(P.socket.SHUT_WR)
+        t0 = time.monotonic()
+        data, eof = c.drain_to_eof(3)
+        assert eof, f"not closed after {junk!r}"
+        assert time.monotonic() - t0 < 1.0, f"slow close after {junk!r}"
+        # libfcgi takes EOF inside PARAMS as their end; such a request has
+        # no REQUEST_METHOD and must be refused, not served as "GET /"
+        assert b"Status: 400" in data or data == b"", (junk, data[:200])
+        c.close()
+    # connect and close without a byte: no thread ever sees it
+    for _ in range(20):
+        env.a.client().close()
+    assert env.a.workers() == workers, "a worker died"
+    for _ in range(10):
+        assert env.a.get("/healthz", timeout=2).status == 200
+
+
 t.run(setup, lambda env: env and env.close())
