@@ -99,11 +99,13 @@ update() {
     shift
     addrs=$(resolve)
     rc=$?
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ -f "$UPSTREAM_FILE" ]; then
         log "getent ahosts $UPSTREAM_SERVICE failed ($rc); keeping old set"
         return 0
     fi
-    [ "$rc" -eq 2 ] && addrs=
+    # Not found, or a resolver failure before any file exists: no
+    # instance yet (nginx must still start, answering 502 JSON).
+    [ "$rc" -ne 0 ] && addrs=
     new=$(render "$addrs")
     if [ -f "$UPSTREAM_FILE" ] && [ "$new" = "$(cat "$UPSTREAM_FILE")" ]
     then
