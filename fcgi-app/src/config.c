@@ -341,7 +341,8 @@ config_load_row(struct config *cfg, const struct config_row *row, char *err,
             computed = config_computed_default(row);
             if (computed == NULL) {
                 config_err(err, errlen, "%s: out of memory", row->env);
-                return -1;
+                rc = -1;
+                goto done;
             }
             val = computed;
         } else {
@@ -349,6 +350,8 @@ config_load_row(struct config *cfg, const struct config_row *row, char *err,
         }
     }
     rc = config_set(cfg, row, val, err, errlen);
+
+done:
     free(computed);
     if (filed != NULL) {
         explicit_bzero(filed, strlen(filed));
