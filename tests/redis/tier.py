@@ -15,6 +15,7 @@ in a finally/teardown so nothing survives a failed test.
 Also: Conn, a minimal RESP2 client (stdlib only) so tests see Redis's exact
 replies and errors, and wait_for(), a bounded poll.
 """
+import ctypes
 import os
 import shutil
 import signal
@@ -122,6 +123,17 @@ def info(conn, section="replication"):
     return d
 
 
+def _die_with_parent():
+    """In the child before exec: get SIGKILL if the test program dies, so
+    even a test killed without cleanup leaves no Redis behind (the flag
+    survives the entrypoint's exec of redis-server)."""
+    try:
+        # 1 is PR_SET_PDEATHSIG.
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def port_free(port):
     with socket.socket() as s:
         s.settimeout(0.2)
@@ -210,7 +222,8 @@ class Tier:
             proc = subprocess.Popen(cmd, env=e, stdout=out,
                                     stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=_die_with_parent)
         node = Node(name, role, port, proc, out_path,
                     os.path.join(self.logs, log_name) if log_name else None)
         self.nodes[name] = node
