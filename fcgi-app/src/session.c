@@ -147,8 +147,10 @@ session_touch(struct session *s, int64_t now_ms)
     views = session_views(s);
     if (views < INT64_MAX)         /* saturate rather than overflow */
         views++;
+    /* Stored as a double, as JavaScript's views + 1 would be: above 2^53
+     * it rounds the same way, so dump -> parse gives the same count. */
     if (json_object_set_new(s->root, "views",
-                            json_integer((json_int_t) views)) != 0)
+                            json_real((double) views)) != 0)
         return -1;
 
     max_age = session_max_age_ms(s);

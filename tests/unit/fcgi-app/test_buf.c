@@ -9,14 +9,17 @@
 #include "buf.h"
 #include "unit.h"
 
-/* Under AddressSanitizer a huge malloc aborts by default; the OOM tests
- * need it to return NULL as libc does.  Harmless without ASan. */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-    return "allocator_may_return_null=1";
-}
+/* A real allocation failure makes AddressSanitizer write a warning to its
+ * log_path, which tests/run counts as a sanitizer report; under ASan the
+ * real-OOM case is skipped and stickiness is covered by the overflow case,
+ * which sets the same flag without calling the allocator. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_BUF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_BUF_ASAN 1
+#endif
+#endif
 
 static void
 test_init_is_empty(void)
@@ -117,6 +120,7 @@ test_printf_short_and_long(void)
     buf_free(&b);
 }
 
+#ifndef TEST_BUF_ASAN
 static void
 test_oom_is_sticky(void)
 {
@@ -124,8 +128,10 @@ test_oom_is_sticky(void)
 
     buf_init(&b);
     UNIT_CHECK(buf_appends(&b, "keep") == 0);
-    /* No allocator can give SIZE_MAX / 2 bytes: a real OOM. */
-    UNIT_CHECK(buf_append(&b, "x", SIZE_MAX / 2) == -1);
+    /* No allocator can give 2^60 bytes (x86-64 user space is 2^47): a
+     * real OOM.  Small enough that the doubled capacity stays below
+     * 2^63, which valgrind would call a fishy (negative) size. */
+    UNIT_CHECK(buf_append(&b, "x", (size_t) 1 << 60) == -1);
     UNIT_CHECK(b.oom == 1);
     UNIT_CHECK(buf_append(&b, "x", 1) == -1);
     UNIT_CHECK(buf_appends(&b, "y") == -1);
@@ -139,6 +145,7 @@ test_oom_is_sticky(void)
     UNIT_CHECK(buf_appends(&b, "again") == 0);
     buf_free(&b);
 }
+#endif
 
 static void
 test_overflow_len_is_oom(void)
@@ -149,6 +156,10 @@ test_overflow_len_is_oom(void)
     UNIT_CHECK(buf_appends(&b, "ab") == 0);
     UNIT_CHECK(buf_append(&b, "x", SIZE_MAX - 1) == -1);
     UNIT_CHECK(b.oom == 1 && b.len == 2);
+    UNIT_CHECK(buf_append(&b, "x", 1) == -1);
+    UNIT_CHECK(buf_appends(&b, "y") == -1);
+    UNIT_CHECK(buf_printf(&b, "%d", 1) == -1);
+    UNIT_CHECK_STR(b.data, "ab");
     buf_free(&b);
 }
 
@@ -161,7 +172,12 @@ main(void)
     UNIT_RUN(test_growth_large);
     UNIT_RUN(test_reset_keeps_memory);
     UNIT_RUN(test_printf_short_and_long);
+#ifdef TEST_BUF_ASAN
+    printf("skip - test_oom_is_sticky: real OOM makes ASan write a "
+           "report\n");
+#else
     UNIT_RUN(test_oom_is_sticky);
+#endif
     UNIT_RUN(test_overflow_len_is_oom);
     return unit_done();
 }

@@ -204,6 +204,13 @@ test_views_missing_or_odd(void)
         const char *want_ = "{\"views\":1,\"cookie\":{}}";
         UNIT_CHECK(same(cycle(in_, 0), want_));
     }
+    /* Above 2^53 the count is a double, as in JavaScript:
+     * 1999999999999999999 reads as 2e18, and 2e18 + 1 is 2e18 again. */
+    {
+        const char *in_ = "{\"cookie\":{},\"views\":1999999999999999999}";
+        const char *want_ = "{\"cookie\":{},\"views\":2000000000000000000}";
+        UNIT_CHECK(same(cycle(in_, 0), want_));
+    }
     /* Beyond int64 (as a double): not a usable count, restart. */
     {
         const char *in_ = "{\"cookie\":{},\"views\":1e300}";
