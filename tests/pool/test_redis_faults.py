@@ -147,4 +147,32 @@ def unreachable_redis_connect_bounded(env):
     assert a.get("/healthz").status == 200
 
 
+@t.case
+def acl_user_and_database_are_used(env):
+    # REDIS_USERNAME set: AUTH <user> <pass>; REDIS_DB: SELECT before use
+    env.r.cmd("ACL", "SETUSER", "appuser", "on", ">app-pw", "~sess:*",
+              "+@all")
+    a = env.app("127.0.0.1:23044", REDIS_PORT,
+                {"APP_WORKERS": "1", "REDIS_USERNAME": "appuser",
+                 "REDIS_PASSWORD": "app-pw", "REDIS_DB": "3"}, name="acl")
+    r = a.get("/")
+    assert r.status == 200, (r, a.output()[-800:])
+    key = "sess:" + P.sid_of(P.cookie_of(r))
+    assert env.r.cmd("EXISTS", key) == 0, "written to db 0"
+    with P.socket.create_connection(("127.0.0.1", REDIS_PORT), 2) as s:
+        s.sendall(P.resp("AUTH", P.REDIS_PASSWORD) + P.resp("SELECT", "3")
+                  + P.resp("EXISTS", key))
+        f = s.makefile("rb")
+        P._read_reply(f), P._read_reply(f)
+        assert P._read_reply(f) == 1, "not written to db 3"
+    # the same user without the key pattern: commands refused -> 503
+    env.r.cmd("ACL", "SETUSER", "appuser", "resetkeys", "~other:*")
+    try:
+        r, dt = timed(a, "/")
+        assert_503(r, dt, "/ with keys denied by ACL")
+        assert "NOPERM" in a.output() or "no permissions" in a.output()
+    finally:
+        env.r.cmd("ACL", "DELUSER", "appuser")
+
+
 t.run(setup, lambda env: env and env.close())
