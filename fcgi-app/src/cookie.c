@@ -27,7 +27,7 @@
 #include "utf8.h"
 
 /* "s:" + id + "." + sig: the longest decoded value we can accept. */
-#define COOKIE_VALUE_MAX (2 + SIGN_ID_MAX + 1 + SIGN_B64_LEN)
+#define COOKIE_VALUE_MAX ((size_t) 2 + SIGN_ID_MAX + 1 + SIGN_B64_LEN)
 /* Every byte of it could arrive as a %XX escape. */
 #define COOKIE_RAW_MAX   (3 * COOKIE_VALUE_MAX)
 

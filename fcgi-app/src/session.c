@@ -269,7 +269,9 @@ session_write_string(struct buf *out, const char *p, size_t len)
 static int
 session_write_number(struct buf *out, double d)
 {
-    char    sci[40], digits[20];
+    char    sci[40];
+    char    digits[32];     /* <= 17 used; sized so digits + n stays in
+                             * bounds for every n <= 21 */
     char   *e, *end;
     int     prec, k, n, i;
     long    exp10;

@@ -29,12 +29,10 @@ utf8_valid(const char *p, size_t len)
             n = 1;
         } else if (s[i] == 0xe0) {
             n = 2; lo = 0xa0;
-        } else if (s[i] >= 0xe1 && s[i] <= 0xec) {
-            n = 2;
         } else if (s[i] == 0xed) {
             n = 2; hi = 0x9f;            /* no surrogates */
-        } else if (s[i] >= 0xee && s[i] <= 0xef) {
-            n = 2;
+        } else if (s[i] >= 0xe1 && s[i] <= 0xef) {
+            n = 2;                       /* E1..EC, EE..EF */
         } else if (s[i] == 0xf0) {
             n = 3; lo = 0x90;
         } else if (s[i] >= 0xf1 && s[i] <= 0xf3) {
