@@ -103,7 +103,8 @@ static const struct config_row config_table[] = {
     { "APP_HOSTNAME", CT_STR, F(app_hostname), NULL, "(gethostname)", 0, 0,
       "Host name used in /session, the log file name and readyz key" },
     { "LOG_DIR", CT_STR, F(log_dir), "", "(stderr)", 0, 0,
-      "Directory for <LOG_DIR>/<hostname>.log; unset logs to stderr" },
+      "Directory for the log file LOG_DIR/APP_HOSTNAME.log; unset logs "
+      "to stderr" },
     { "LOG_LEVEL", CT_LEVEL, F(log_level), "info", "info", 0, 0,
       "error, warn, info or debug" },
 };
