@@ -33,6 +33,9 @@
 #                       service name); sets replica-announce-ip /
 #                       sentinel announce-ip
 #   REDIS_MASTER_NAME   sessions (the name Sentinel knows the primary by)
+#   REDIS_PEERS         "host:port ..." (primary): the replicas; an empty
+#                       primary refuses to start while one holds keys
+#   REDIS_ALLOW_EMPTY_PRIMARY  yes to start an empty primary anyway
 #   REDIS_UMASK         022 (logs must be readable by the collector)
 #   REDIS_SENTINELS     "host:port host:port ..." (data nodes): when set, a
 #                       starting data node asks Sentinel which node is the
@@ -40,7 +43,8 @@
 #                       restarted after a failover comes back as a replica)
 #
 # Errors (missing or malformed secret, unreadable config, primary not
-# answering within REDIS_WAIT_SECONDS for a first-start sentinel) print one
+# answering within REDIS_WAIT_SECONDS for a first-start sentinel, an empty
+# primary whose replicas still hold data) print one
 # "redis-entrypoint: error: ..." line on stderr and exit 1, so the container
 # restarts with the reason in its log, after a bounded wait.
 
@@ -219,18 +223,50 @@ else
     follow="no one"
 fi
 
+# is_me HOST PORT: HOST:PORT names this node (its announced name, its host
+# name or one of its addresses, and its port).
+is_me() {
+    [ "$2" = "$port" ] || return 1
+    for a in $ANNOUNCE $(hostname 2>/dev/null) $(hostname -I 2>/dev/null); do
+        [ "$1" = "$a" ] && return 0
+    done
+    return 1
+}
+
 if [ -n "$SENTINELS" ]; then
-    me=${ANNOUNCE:-$(hostname)}
     current=$(ask_sentinels)
     if [ -z "$current" ]; then
         log "no sentinel of '$SENTINELS' answered; starting as configured"
-    elif [ "$current" = "$me $port" ]; then
-        log "Sentinel says this node ($me $port) is the primary"
+    elif is_me $current; then
+        log "Sentinel says this node ($current) is the primary"
         follow="no one"
     else
         log "Sentinel says the primary is $current; following it"
         follow=$current
     fi
+fi
+
+# Never hand an empty dataset to replicas that still hold the sessions: a
+# node about to be primary with no AOF and no RDB (a lost or new volume)
+# first asks REDIS_PEERS (the replicas, "host:port ...") how many keys they
+# hold, and refuses to start while any holds some.  Unreachable peers (the
+# very first start) do not count.  REDIS_ALLOW_EMPTY_PRIMARY=yes overrides.
+if [ "$follow" = "no one" ] && [ -n "${REDIS_PEERS:-}" ] \
+   && [ "${REDIS_ALLOW_EMPTY_PRIMARY:-no}" != yes ] \
+   && [ ! -e "$DATA/appendonlydir" ] && [ ! -e "$DATA/dump.rdb" ]; then
+    for peer in $REDIS_PEERS; do
+        n=$(REDISCLI_AUTH=$(secret admin) timeout 2 redis-cli \
+            -h "${peer%:*}" -p "${peer##*:}" --raw DBSIZE 2>/dev/null) \
+            || continue
+        case $n in
+            ''|*[!0-9]*|0) continue ;;
+        esac
+        die "refusing to start as an empty primary (no AOF or RDB in" \
+            "$DATA) while $peer holds $n keys: it would wipe them." \
+            "Restore $DATA, or promote that replica (REPLICAOF NO ONE) and" \
+            "start this node as its replica, or set" \
+            "REDIS_ALLOW_EMPTY_PRIMARY=yes to discard them"
+    done
 fi
 
 if [ "$follow" != "no one" ]; then

@@ -18,7 +18,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 from tap import Suite  # noqa: E402
-from tier import Tier, RedisError, info, wait_for  # noqa: E402
+from tier import Tier, RedisError, wait_for  # noqa: E402
 
 NAME_HOST = "localhost"
 BASE = 21600
@@ -108,16 +108,15 @@ def old_primary_finds_new_one_by_name(tier):
     node = tier.start_primary(BASE, node_env(), BIND)
     assert "Sentinel says the primary is %s %d" % (NAME_HOST, new) \
         in node.output(), node.output()
-    with tier.admin(BASE) as c:
-        wait_for("old primary linked to %d" % new,
-                 lambda: (info(c)["master_host"] == NAME_HOST
-                          and info(c)["master_port"] == str(new)
-                          and info(c)["master_link_status"] == "up"), 20)
-        try:
-            c.cmd("SET", "sess:x", "1")
-            raise AssertionError("old primary accepted a write")
-        except RedisError as e:
-            assert str(e).startswith("READONLY"), e
+    wait_for("old primary linked to %d" % new,
+             lambda: (tier.info(BASE)["master_host"] == NAME_HOST
+                      and tier.info(BASE)["master_port"] == str(new)
+                      and tier.info(BASE)["master_link_status"] == "up"), 20)
+    try:
+        tier.ask(BASE, "SET", "sess:x", "1")
+        raise AssertionError("old primary accepted a write")
+    except RedisError as e:
+        assert str(e).startswith("READONLY"), e
 
 
 t.run(setup=setup, teardown=lambda tier: tier and tier.close())

@@ -20,6 +20,7 @@ from tier import Tier, info, start_trio, wait_for  # noqa: E402
 
 BASE = 21200
 N = 500
+PEERS = "127.0.0.1:%d 127.0.0.1:%d" % (BASE + 1, BASE + 2)
 t = Suite()
 
 
@@ -115,7 +116,9 @@ def killed_primary_restarts_with_its_data_and_keeps_replicas(tier):
                 n = c.cmd("DBSIZE")
             lowest[port] = min(n, lowest.get(port, n))
     watch()
-    tier.start_primary(BASE)
+    # REDIS_PEERS set: the empty-primary guard must let a primary that has
+    # its AOF start normally.
+    tier.start_primary(BASE, {"REDIS_PEERS": PEERS})
     with tier.admin(BASE) as c:
         assert c.cmd("DBSIZE") >= N + 3, c.cmd("DBSIZE")
         assert c.cmd("GET", "sess:last") == "before-kill"
@@ -142,14 +145,40 @@ def killed_primary_restarts_with_its_data_and_keeps_replicas(tier):
 
 
 @t.case
-def control_primary_without_its_data_would_wipe_replicas(tier):
-    # Shows what the AOF prevents, and that the previous case can fail:
-    # the same primary restarted on an empty directory without AOF hands
-    # its empty dataset to the replicas.
+def empty_primary_refuses_while_replicas_hold_data(tier):
+    # The primary's volume is lost: no AOF, no RDB.  Its replicas still
+    # hold every session, so the entrypoint refuses to start it.
     tier.stop("primary", signal.SIGKILL)
-    os.makedirs(os.path.join(tier.dir, "empty"))
-    tier.start("primary-empty", "primary", BASE,
-               {"REDIS_DATA_DIR": os.path.join(tier.dir, "empty")},
+    empty = os.path.join(tier.dir, "empty")
+    os.makedirs(empty)
+    t0 = time.monotonic()
+    node = tier.spawn("primary-empty", "primary", BASE,
+                      {"REDIS_DATA_DIR": empty, "REDIS_PEERS": PEERS})
+    rc = node.proc.wait(15)
+    out = node.output()
+    assert rc == 1, "exit status %s:\n%s" % (rc, out)
+    assert "refusing to start as an empty primary" in out, out
+    assert "holds %d keys" % (N + 4) in out, out
+    print("# refused after %.1fs: %s" % (time.monotonic() - t0,
+                                         out.strip().splitlines()[-1]),
+          flush=True)
+    for port in (BASE + 1, BASE + 2):
+        with tier.admin(port) as c:
+            assert c.cmd("DBSIZE") == N + 4
+
+
+@t.case
+def control_empty_primary_allowed_wipes_replicas(tier):
+    # Shows what the AOF and the guard prevent, and that the cases above
+    # can fail: the same empty primary, allowed to start, hands its empty
+    # dataset to the replicas.
+    if "primary" in tier.nodes:
+        tier.stop("primary", signal.SIGKILL)
+    empty = os.path.join(tier.dir, "empty")
+    os.makedirs(empty, exist_ok=True)
+    tier.start("primary-allowed", "primary", BASE,
+               {"REDIS_DATA_DIR": empty, "REDIS_PEERS": PEERS,
+                "REDIS_ALLOW_EMPTY_PRIMARY": "yes"},
                ("--appendonly", "no", "--save", ""), "redis-server.log")
     for port in (BASE + 1, BASE + 2):
         with tier.admin(port) as c:

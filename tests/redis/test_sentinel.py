@@ -19,8 +19,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 from tap import Suite  # noqa: E402
-from tier import (HOST, Tier, RedisError, info, start_trio,  # noqa: E402
-                  wait_for)
+from tier import HOST, Tier, RedisError, wait_for  # noqa: E402
 
 BASE = 21300
 SENTINELS = [21310, 21311, 21312]
@@ -45,10 +44,9 @@ def setup():
         for i, port in enumerate(SENTINELS, 1):
             tier.start_sentinel(i, port, BASE)
         for p in (BASE + 1, BASE + 2):
-            with tier.admin(p) as c:
-                wait_for("replica %d link up" % p,
-                         lambda c=c: info(c)["master_link_status"] == "up",
-                         15)
+            wait_for("replica %d link up" % p,
+                     lambda p=p: tier.info(p)["master_link_status"] == "up",
+                     15)
     except BaseException:
         tier.close()
         raise
@@ -189,12 +187,12 @@ def other_replica_follows_the_new_primary(tier):
     new = state.get("new_port")
     assert new, "no failover happened"
     other = BASE + 1 if new == BASE + 2 else BASE + 2
-    with tier.admin(other) as c:
-        wait_for("replica %d to follow %d" % (other, new),
-                 lambda: (info(c)["master_port"] == str(new)
-                          and info(c)["master_link_status"] == "up"), 15)
-        wait_for("sess:after on replica %d" % other,
-                 lambda: c.cmd("GET", "sess:after") == "1", 2)
+    wait_for("replica %d to follow %d" % (other, new),
+             lambda: (tier.info(other)["master_port"] == str(new)
+                      and tier.info(other)["master_link_status"] == "up"),
+             15)
+    wait_for("sess:after on replica %d" % other,
+             lambda: tier.ask(other, "GET", "sess:after") == "1", 2)
 
 
 @t.case
@@ -206,13 +204,12 @@ def old_primary_rejoins_as_replica(tier):
     node = tier.start_primary(BASE, env)
     assert "Sentinel says the primary is %s %d; following it" % (HOST, new) \
         in node.output(), node.output()
-    with tier.admin(BASE) as c:
-        wait_for("old primary to replicate from %d" % new,
-                 lambda: (info(c)["role"] == "slave"
-                          and info(c)["master_port"] == str(new)
-                          and info(c)["master_link_status"] == "up"), 20)
-        assert c.cmd("GET", "sess:after") == "1"
-        assert c.cmd("GET", "sess:before") == "1"
+    wait_for("old primary to replicate from %d" % new,
+             lambda: (tier.info(BASE)["role"] == "slave"
+                      and tier.info(BASE)["master_port"] == str(new)
+                      and tier.info(BASE)["master_link_status"] == "up"), 20)
+    assert tier.ask(BASE, "GET", "sess:after") == "1"
+    assert tier.ask(BASE, "GET", "sess:before") == "1"
     with tier.app(new) as app:
         assert app.cmd("SET", "sess:rejoined", "1", "EX", "60") == "OK"
         assert app.cmd("WAIT", "2", "3000") == 2

@@ -273,6 +273,18 @@ class Tier:
     def app(self, port):
         return Conn(port, "app", self.secret("app"))
 
+    def ask(self, port, *args):
+        """One command as the admin on a fresh connection.  For polls
+        across a failover: Sentinel kills normal clients (CLIENT KILL TYPE
+        normal) when it reconfigures a node, so a kept connection dies."""
+        with self.admin(port) as c:
+            return c.cmd(*args)
+
+    def info(self, port, section="replication"):
+        """INFO <section> as a dict, on a fresh admin connection."""
+        with self.admin(port) as c:
+            return info(c, section)
+
     def stop(self, name, sig=signal.SIGTERM, timeout=10):
         """Signal node `name` and wait (bounded) for it to exit."""
         node = self.nodes[name]
