@@ -1,0 +1,575 @@
+#!/usr/bin/env python3
+"""test_stack.py -- the whole stack in containers, end to end.
+
+Brings compose.yaml up under a unique project name on this machine's Docker
+Engine and checks what the containers issue promises: nginx answers on
+port 3000 and is the only published port; FastCGI and Redis are not
+reachable from the host; every process runs as non-root and every service
+is healthy; a session lands on both replicas; the collector prints events
+from every log; scaling up and down works without restarting nginx or
+failing a GET; killing an app container, stopping the Redis primary and
+restarting the collector are survived; sessions and collector offsets
+survive `down` then `up`.
+
+Images are built once per run (docker-compose build, layer cache).  The
+base image comes from tests/compose/base-image.sh (pulled, or made from
+Debian's archive).  Teardown removes the project's containers, networks
+and volumes even when a case fails.  Skips (77) only when no Docker engine
+is reachable.  Port: the stack's 3000 (WEBSTACK_PORT overrides it).
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fcgi_client  # noqa: E402
+from tap import Skip, Suite  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+PROJECT = "wstest" + uuid.uuid4().hex[:8]
+PORT = int(os.environ.get("WEBSTACK_PORT", "3000"))
+UP_TIMEOUT = 90
+
+t = Suite()
+
+
+# -- helpers -----------------------------------------------------------------
+
+def log(msg):
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+def run(args, timeout=300, check=True, **kw):
+    """Run a command; return CompletedProcess (text).  check: raise on
+    non-zero exit with the command's stderr tail."""
+    r = subprocess.run(args, capture_output=True, text=True,
+                       timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:6])}... exit {r.returncode}: "
+                           f"{(r.stderr or r.stdout)[-800:]}")
+    return r
+
+
+def compose_cmd():
+    """docker compose (v2) when the plugin exists, else docker-compose."""
+    if run(["docker", "compose", "version"], check=False,
+           timeout=30).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+COMPOSE = None
+
+
+def compose(*args, timeout=300, check=True):
+    env = dict(os.environ, WEBSTACK_PORT=str(PORT))
+    return run(COMPOSE + ["-f", os.path.join(ROOT, "compose.yaml"),
+                          "-p", PROJECT] + list(args),
+               timeout=timeout, check=check, env=env, cwd=ROOT)
+
+
+def ids(service):
+    """Container ids of a service (running or not), sorted."""
+    r = run(["docker", "ps", "-aq",
+             "--filter", f"label=com.docker.compose.project={PROJECT}",
+             "--filter", f"label=com.docker.compose.service={service}"])
+    return sorted(r.stdout.split())
+
+
+def one(service):
+    c = ids(service)
+    assert len(c) == 1, f"{service}: expected one container, have {c}"
+    return c[0]
+
+
+def inspect(cid, fmt):
+    return run(["docker", "inspect", "-f", fmt, cid]).stdout.strip()
+
+
+def dexec(cid, script, timeout=30, check=True):
+    return run(["docker", "exec", cid, "sh", "-c", script],
+               timeout=timeout, check=check)
+
+
+def redis_cli(service, *args):
+    """redis-cli inside a Redis container, as the admin user."""
+    cmd = ('REDISCLI_AUTH="$(head -n 1 /run/secrets/redis/admin)" '
+           'redis-cli --raw ' + " ".join(args))
+    return dexec(one(service), cmd).stdout.strip()
+
+
+def http_get(path, cookie=None, timeout=5):
+    """One GET on a fresh connection: (status, headers dict, body str)."""
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+    try:
+        h = {"Connection": "close"}
+        if cookie:
+            h["Cookie"] = cookie
+        c.request("GET", path, headers=h)
+        r = c.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        c.close()
+
+
+def session_cookie(headers):
+    """'connect.sid=...' from a Set-Cookie header, and the session id."""
+    sc = headers.get("set-cookie", "")
+    m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
+    assert m, f"no session cookie in {sc!r}"
+    return m.group(1), m.group(2)
+
+
+def wait_for(what, fn, timeout, interval=0.5):
+    """Poll fn() until it returns a true value; return it or fail."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException, RuntimeError) as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s "
+                                 f"(last: {last!r})")
+        time.sleep(interval)
+
+
+def redis_answers(ip, port):
+    """True if something at ip:port answers PING like Redis does."""
+    try:
+        with socket.create_connection((ip, port), timeout=1.5) as s:
+            s.sendall(b"PING\r\n")
+            reply = s.recv(64)
+    except OSError:
+        return False
+    return reply.startswith((b"+PONG", b"-NOAUTH", b"-DENIED", b"-ERR"))
+
+
+def fcgi_answers(ip, port):
+    """True if something at ip:port answers a FastCGI request."""
+    try:
+        r = fcgi_client.get((ip, port), "/healthz", timeout=1.5)
+    except (OSError, fcgi_client.ProtocolError):
+        return False
+    return r is not None
+
+
+def root_ok():
+    s, _, b = http_get("/")
+    return s == 200 and json.loads(b) == {"status": "ok"}
+
+
+class Load:
+    """Background GETs of one path, one fresh connection each, counting
+    statuses and errors until stopped."""
+
+    def __init__(self, path="/hello/load", threads=2):
+        self.path = path
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.bad = []
+        self.threads = [threading.Thread(target=self.loop, daemon=True)
+                        for _ in range(threads)]
+
+    def loop(self):
+        while not self.stop_flag.is_set():
+            try:
+                s, _, _ = http_get(self.path, timeout=10)
+                err = None if s == 200 else f"status {s}"
+            except (OSError, http.client.HTTPException) as e:
+                err = f"{type(e).__name__}: {e}"
+            with self.lock:
+                if err is None:
+                    self.ok += 1
+                else:
+                    self.bad.append((time.monotonic(), err))
+
+    def __enter__(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for th in self.threads:
+            th.join(15)
+
+
+def events(cid):
+    """The collector container's JSON events (its stdout), in order."""
+    r = run(["docker", "logs", cid], timeout=60)
+    out = []
+    for line in r.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def messages(evs, path):
+    return [e["message"] for e in evs if e.get("path") == path]
+
+
+def file_lines(path):
+    """Complete lines of a log file, read through the collector's mount."""
+    data = dexec(one("collector"), f"cat {path}").stdout
+    return data.split("\n")[:-1]
+
+
+def check_exact(path, before=()):
+    """The collector's events for path (earlier containers' events first)
+    are exactly the file's lines: none lost, none repeated, in order."""
+    want = file_lines(path)
+
+    def caught_up():
+        got = list(before) + messages(events(one("collector")), path)
+        return got if len(got) >= len(want) else None
+    got = wait_for(f"collector catching up on {path}", caught_up, 15)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert a == b, (f"{path}: line {i + 1} differs: collected {a!r}, "
+                        f"file {b!r}")
+    now = file_lines(path)
+    assert got == now[:len(got)], (
+        f"{path}: collected {len(got)} lines, more than or different from "
+        f"the file's {len(now)} (a repeat?)")
+    return len(want)
+
+
+# -- setup / teardown --------------------------------------------------------
+
+def setup():
+    global COMPOSE
+    if shutil.which("docker") is None:
+        raise Skip("no docker CLI")
+    if run(["docker", "info"], check=False, timeout=30).returncode != 0:
+        raise Skip("no Docker engine reachable")
+    COMPOSE = compose_cmd()
+    if COMPOSE is None:
+        raise RuntimeError("Docker engine but neither `docker compose` nor "
+                           "docker-compose")
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", PORT)) == 0:
+            raise RuntimeError(f"port {PORT} is already in use on the host")
+    t0 = time.monotonic()
+    run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
+        timeout=900)
+    compose("build", timeout=1800)
+    log(f"images ready in {time.monotonic() - t0:.0f}s")
+    t0 = time.monotonic()
+    compose("up", "-d", timeout=300)
+    wait_for("GET / answers {\"status\":\"ok\"}", root_ok, UP_TIMEOUT)
+    log(f"stack answered in {time.monotonic() - t0:.1f}s after up -d")
+    return {}
+
+
+def teardown(ctx):
+    if COMPOSE is None:
+        return
+    compose("--profile", "sentinel", "down", "-v", "--remove-orphans",
+            "-t", "5", timeout=300, check=False)
+    # Whatever a failed `down` left behind, by the project's label.
+    label = f"label=com.docker.compose.project={PROJECT}"
+    for kind in ("container", "network", "volume"):
+        flag = ["-aq"] if kind == "container" else ["-q"]
+        r = run(["docker", kind, "ls"] + flag + ["--filter", label],
+                check=False)
+        left = r.stdout.split()
+        if left:
+            log(f"removing leftover {kind}s: {left}")
+            rm = ["rm", "-f"] if kind != "network" else ["rm"]
+            run(["docker", kind] + rm + left, check=False, timeout=120)
+
+
+# -- cases -------------------------------------------------------------------
+
+@t.case
+def root_answers_ok():
+    s, h, b = http_get("/")
+    assert s == 200, f"status {s}"
+    assert h.get("content-type", "").startswith("application/json")
+    assert json.loads(b) == {"status": "ok"}, b
+    session_cookie(h)
+
+
+@t.case
+def only_nginx_publishes_a_port():
+    published = {}
+    for cid in run(["docker", "ps", "-q", "--filter",
+                    f"label=com.docker.compose.project={PROJECT}"]
+                   ).stdout.split():
+        svc = inspect(cid, '{{index .Config.Labels '
+                           '"com.docker.compose.service"}}')
+        ports = json.loads(inspect(cid, "{{json .NetworkSettings.Ports}}"))
+        bound = [p for p, b in (ports or {}).items() if b]
+        if bound:
+            published[svc] = bound
+    assert published == {"nginx": ["3000/tcp"]}, f"published: {published}"
+    name = inspect(one("fcgi-app"), "{{.Name}}")
+    assert re.search(r"fcgi-app[_-]\d+$", name), f"fcgi-app named {name}"
+
+
+@t.case
+def backend_unreachable_from_host():
+    for net in ("backend", "data"):
+        internal = run(["docker", "network", "inspect", "-f",
+                        "{{.Internal}}", f"{PROJECT}_{net}"]).stdout.strip()
+        assert internal == "true", f"network {net} is not internal"
+    # A TCP connect is no proof either way here: a sandbox's egress proxy
+    # may accept any connection.  "Reached" means the peer spoke Redis or
+    # FastCGI back.
+    targets = [(one("redis-primary"), 6379, redis_answers),
+               (one("redis-replica-1"), 6379, redis_answers),
+               (one("fcgi-app"), 9000, fcgi_answers)]
+    for cid, port, answers in targets:
+        nets = json.loads(inspect(cid, "{{json .NetworkSettings.Networks}}"))
+        assert nets, f"{cid}: no networks"
+        for net, info in nets.items():
+            ip = info.get("IPAddress")
+            assert ip, f"{cid} has no address on {net}"
+            assert not answers(ip, port), f"host reached {ip}:{port} ({net})"
+    # The same probes do work where they should: from a container on the
+    # network (nginx's, for FastCGI, through the stack itself).
+    probe = dexec(one("redis-replica-1"),
+                  "redis-cli -h redis-primary PING", check=False)
+    assert "NOAUTH" in probe.stdout + probe.stderr or \
+        "PONG" in probe.stdout, f"in-network probe: {probe}"
+    # ...while nginx, on the same backend network, does reach the pool.
+    assert root_ok()
+
+
+@t.case
+def processes_run_as_non_root():
+    for svc in ("nginx", "fcgi-app", "collector", "redis-primary",
+                "redis-replica-1", "redis-replica-2"):
+        cid = one(svc)
+        uids = dexec(cid, "for d in /proc/[0-9]*; do "
+                          "awk '/^Uid:/ {print $2}' $d/status 2>/dev/null; "
+                          "done").stdout.split()
+        assert uids and all(u != "0" for u in uids), \
+            f"{svc}: a process runs as root (uids {sorted(set(uids))})"
+
+
+@t.case
+def every_service_is_healthy():
+    def all_healthy():
+        bad = {}
+        for svc in ("nginx", "fcgi-app", "collector", "redis-primary",
+                    "redis-replica-1", "redis-replica-2"):
+            for cid in ids(svc):
+                st = inspect(cid, "{{.State.Health.Status}}")
+                if st != "healthy":
+                    bad[svc] = st
+        return not bad or None
+    wait_for("every service healthy", all_healthy, 30)
+    code = inspect(one("secrets"), "{{.State.ExitCode}}")
+    assert code == "0", f"secrets init exited {code}"
+
+
+@t.case
+def image_sizes():
+    sizes = {}
+    for img in ("fcgi-app", "collector", "nginx", "redis-primary"):
+        sizes[img] = int(run(["docker", "image", "inspect", "-f",
+                              "{{.Size}}", f"webstack/{img}:latest"]
+                             ).stdout) / 1e6
+    log("image sizes: " + ", ".join(f"{k} {v:.0f} MB"
+                                    for k, v in sizes.items()))
+    for img in ("fcgi-app", "collector"):
+        assert sizes[img] <= 100, f"{img} is {sizes[img]:.0f} MB (> 100)"
+
+
+@t.case
+def session_reaches_both_replicas(ctx):
+    s, h, _ = http_get("/")
+    assert s == 200
+    cookie, sid = session_cookie(h)
+    s, _, b = http_get("/session", cookie=cookie)
+    assert s == 200, f"/session {s}"
+    doc = json.loads(b)
+    assert doc["views"] >= 1, b
+    # The session's identity for the later cases: its creation time.
+    ctx["cookie"], ctx["created"] = cookie, doc["createdAt"]
+    for svc in ("redis-primary", "redis-replica-1", "redis-replica-2"):
+        doc = wait_for(f"sess:{sid} on {svc}",
+                       lambda: redis_cli(svc, "GET", f"sess:{sid}"), 2,
+                       interval=0.1)
+        assert '"cookie"' in doc, f"{svc}: {doc[:200]}"
+    role = redis_cli("redis-replica-1", "ROLE").split()[0]
+    assert role == "slave", f"replica-1 role {role}"
+
+
+@t.case
+def collector_sees_every_source():
+    need = {"/var/log/nginx/access.log", "/var/log/nginx/error.log",
+            "/var/log/redis/redis-server.log",
+            "/var/log/redis/redis-replica-1.log",
+            "/var/log/redis/redis-replica-2.log"}
+    need |= {f"/var/log/fcgi-app/{inspect(c, '{{.Config.Hostname}}')}.log"
+             for c in ids("fcgi-app")}
+
+    def seen():
+        evs = events(one("collector"))
+        paths = {e.get("path") for e in evs}
+        return evs if need <= paths else None
+    evs = wait_for("events from every log", seen, 20)
+    for e in evs[:50]:
+        for k in ("@timestamp", "@version", "message", "host", "path",
+                  "type"):
+            assert k in e, f"event without {k}: {e}"
+    repl = [e for e in evs if e["path"].startswith("/var/log/redis/")
+            and re.search(r"MASTER <-> REPLICA sync|Synchronization with "
+                          r"replica", e["message"])]
+    assert repl, "no replication line among the Redis events"
+    check_exact("/var/log/nginx/access.log")
+
+
+@t.case
+def scale_up_serves_without_nginx_restart():
+    nginx = one("nginx")
+    started = inspect(nginx, "{{.State.StartedAt}}")
+    t0 = time.monotonic()
+    compose("up", "-d", "--no-recreate", "--scale", "fcgi-app=4",
+            timeout=180)
+    assert len(ids("fcgi-app")) == 4
+    hosts = {inspect(c, "{{.Config.Hostname}}") for c in ids("fcgi-app")}
+    seen = set()
+
+    def all_serve():
+        for _ in range(20):
+            s, _, b = http_get("/session")
+            if s == 200:
+                seen.add(json.loads(b)["worker"])
+        return seen >= hosts or None
+    wait_for("all 4 instances answering /session", all_serve, 10,
+             interval=0.1)
+    log(f"4 instances served within {time.monotonic() - t0:.1f}s of "
+        f"`up --scale`")
+    assert inspect(nginx, "{{.State.StartedAt}}") == started, \
+        "nginx container restarted"
+    assert inspect(nginx, "{{.RestartCount}}") == "0"
+    reloads = dexec(nginx, "grep -c 'signal 1 (SIGHUP) received' "
+                           "/var/log/nginx/error.log || true").stdout
+    assert int(reloads) >= 1, "nginx was not reloaded"
+    paths = {f"/var/log/fcgi-app/{h}.log" for h in hosts}
+    wait_for("collector tailing every instance's log",
+             lambda: paths <= {e.get("path")
+                               for e in events(one("collector"))}, 10)
+
+
+@t.case
+def scale_down_under_load_fails_no_get():
+    if len(ids("fcgi-app")) < 4:
+        compose("up", "-d", "--no-recreate", "--scale", "fcgi-app=4")
+        time.sleep(3)
+    with Load() as load:
+        time.sleep(1)
+        compose("up", "-d", "--no-recreate", "--scale", "fcgi-app=1",
+                timeout=180)
+        time.sleep(3)
+    assert len(ids("fcgi-app")) == 1
+    assert load.ok > 50, f"only {load.ok} requests during the test"
+    assert not load.bad, (f"{len(load.bad)} of {load.ok + len(load.bad)} "
+                          f"GETs failed, first: {load.bad[0][1]}")
+
+
+@t.case
+def killed_app_container_requests_keep_succeeding():
+    compose("up", "-d", "--no-recreate", "--scale", "fcgi-app=2")
+    wait_for("2 healthy instances", lambda: all(
+        inspect(c, "{{.State.Health.Status}}") == "healthy"
+        for c in ids("fcgi-app")), 30)
+    time.sleep(2)
+    victim = ids("fcgi-app")[0]
+    with Load() as load:
+        time.sleep(1)
+        run(["docker", "kill", victim])
+        time.sleep(4)
+    assert load.ok > 50, f"only {load.ok} requests during the test"
+    assert not load.bad, (f"{len(load.bad)} of {load.ok + len(load.bad)} "
+                          f"GETs failed after the kill, first: "
+                          f"{load.bad[0][1]}")
+
+
+@t.case
+def redis_primary_stop_start_recovers(ctx):
+    cookie = ctx.get("cookie")
+    assert cookie, "needs session_reaches_both_replicas"
+    primary = one("redis-primary")
+    run(["docker", "stop", "-t", "10", primary], timeout=60)
+    t0 = time.monotonic()
+    try:
+        t1 = time.monotonic()
+        s, _, b = http_get("/session", cookie=cookie, timeout=10)
+        dt = time.monotonic() - t1
+        assert s == 503, f"/session with the primary down: {s} {b[:100]}"
+        assert dt < 4, f"the 503 took {dt:.1f}s"
+        assert json.loads(b), "503 without a JSON body"
+        s, _, _ = http_get("/healthz")
+        assert s == 200, f"/healthz (no Redis) gave {s} meanwhile"
+    finally:
+        run(["docker", "start", primary], timeout=60)
+
+    def recovered():
+        s, _, b = http_get("/session", cookie=cookie)
+        return s == 200 and json.loads(b)
+    doc = wait_for("/session after the primary came back", recovered, 30)
+    log(f"recovered {time.monotonic() - t0:.1f}s after the stop")
+    # The AOF kept the session: the same one, not a new one.
+    assert doc["createdAt"] == ctx["created"], f"session lost: {doc}"
+
+
+@t.case
+def collector_restart_loses_no_line():
+    with Load(path="/hello/collector-restart", threads=1) as load:
+        time.sleep(1.5)
+        run(["docker", "restart", "-t", "15", one("collector")], timeout=60)
+        time.sleep(1.5)
+    assert load.ok > 20, f"only {load.ok} requests"
+    # `docker restart` keeps the container, so its logs hold both runs.
+    n = check_exact("/var/log/nginx/access.log")
+    log(f"access.log: {n} lines, each collected exactly once")
+
+
+@t.case
+def down_up_keeps_sessions_and_offsets(ctx):
+    cookie = ctx.get("cookie")
+    assert cookie, "needs session_reaches_both_replicas"
+    path = "/var/log/nginx/access.log"
+    check_exact(path)
+    # Stop first, so the old collector's output is complete when read;
+    # then down removes the containers (not the volumes).
+    old = one("collector")
+    compose("stop", "-t", "15", timeout=300)
+    before = messages(events(old), path)
+    compose("down", "-t", "15", timeout=300)
+    assert not ids("collector"), "collector container survived down"
+    compose("up", "-d", timeout=300)
+    wait_for("stack back after down/up", root_ok, UP_TIMEOUT)
+    s, _, b = http_get("/session", cookie=cookie)
+    assert s == 200, f"/session after down/up: {s}"
+    doc = json.loads(b)
+    assert doc["createdAt"] == ctx["created"], f"session lost: {doc}"
+    err = run(["docker", "logs", one("collector")]).stderr
+    assert "state absent" not in err, "collector lost its state file"
+    n = check_exact(path, before=before)
+    log(f"{path}: {n} lines over two collector containers, none repeated")
+
+
+if __name__ == "__main__":
+    t.run(setup, teardown)
