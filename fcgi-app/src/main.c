@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -25,6 +26,19 @@ main_usage(FILE *f)
     fprintf(f, "usage: fcgi-app [--version | --config-table | --help]\n"
                "Settings come from the environment; see "
                "`fcgi-app --config-table`.\n");
+}
+
+/* Raise the soft open-file limit to the hard one: each worker may hold
+ * thousands of idle kept connections (worker.c).  Best effort. */
+static void
+main_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 int
@@ -64,6 +78,7 @@ main(int argc, char **argv)
     }
     /* hiredis and libfcgi write to sockets the peer may have closed. */
     signal(SIGPIPE, SIG_IGN);
+    main_raise_nofile();
 
     buf_init(&desc);
     config_describe(&cfg, &desc);

@@ -89,6 +89,8 @@ struct worker {
 
     struct conn          *conns;
     size_t                nconns;
+    int64_t               accept_pause_until;   /* after EMFILE etc. */
+    int64_t               accept_warned_at;     /* log it once a while */
 };
 
 static volatile sig_atomic_t worker_stop_flag;
@@ -306,7 +308,20 @@ worker_accept(struct worker *w)
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
                 && errno != ECONNABORTED)
             {
-                LOG_WARN("worker: accept4() failed: %s", strerror(errno));
+                /* e.g. EMFILE: the pending connection stays readable, so
+                 * stop polling the socket for a while instead of spinning
+                 * (other workers may still have room) */
+                int64_t now = worker_now_ms();
+
+                if (w->accept_warned_at == 0
+                    || now - w->accept_warned_at >= 10000)
+                {
+                    LOG_WARN("worker: accept4() failed: %s; pausing "
+                             "accepts for 100 ms (logged once per 10 s)",
+                             strerror(errno));
+                    w->accept_warned_at = now;
+                }
+                w->accept_pause_until = now + 100;
             }
             return;
         }
@@ -489,6 +504,11 @@ worker_poll_loop(struct worker *w, const sigset_t *waitmask, int *late)
             }
         }
         timeout = worker_expire(w, now);
+        if (w->accept_pause_until > now
+            && w->accept_pause_until - now < timeout)
+        {
+            timeout = (int) (w->accept_pause_until - now);
+        }
         if (stopping && deadline - now < timeout) {
             timeout = (int) (deadline - now);
         }
@@ -496,7 +516,9 @@ worker_poll_loop(struct worker *w, const sigset_t *waitmask, int *late)
         n = 0;
         pfds[n].fd = w->wake[0];
         pfds[n++].events = POLLIN;
-        if (!stopping && worker_owned(w) < WORKER_MAX_CONNS) {
+        if (!stopping && worker_owned(w) < WORKER_MAX_CONNS
+            && now >= w->accept_pause_until)
+        {
             pfds[n].fd = w->listen_fd;
             pfds[n++].events = POLLIN;
         }

@@ -128,8 +128,10 @@ class Redis:
 class App:
     """fcgi-app with a given environment; master in its own session."""
 
-    def __init__(self, tmp, listen, redis_port, env=None, name="app"):
+    def __init__(self, tmp, listen, redis_port, env=None, name="app",
+                 nofile=None):
         self.tmp = tmp
+        self.nofile = nofile
         self.listen = listen
         self.out_path = os.path.join(tmp, f"{name}.out")
         self.env = {
@@ -161,9 +163,17 @@ class App:
 
     def start(self, wait=True):
         out = open(self.out_path, "ab")
+        pre = None
+        if self.nofile is not None:
+            import resource
+            lim = self.nofile
+
+            def pre():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = subprocess.Popen([APP_BIN], env=self.env, stdout=out,
                                      stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=pre)
         out.close()
         if wait:
             n = int(self.env.get("APP_WORKERS", "1"))
@@ -278,8 +288,9 @@ class Env:
         self.procs.append(r)
         return r.start()
 
-    def app(self, listen, redis_port, env=None, name="app", wait=True):
-        a = App(self.tmp, listen, redis_port, env, name)
+    def app(self, listen, redis_port, env=None, name="app", wait=True,
+            nofile=None):
+        a = App(self.tmp, listen, redis_port, env, name, nofile)
         self.procs.append(a)
         return a.start(wait)
 

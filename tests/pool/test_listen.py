@@ -93,4 +93,33 @@ def ipv4_loopback_explicit(env):
     assert refused, "IPv4 bind also answered on ::1"
 
 
+@t.case
+def fd_exhaustion_pauses_accepts_then_recovers(env):
+    # 64 descriptors per process: holding 120 idle connections exhausts
+    # the worker; it must neither spin nor die, and serve again after.
+    a = env.app("127.0.0.1:23053", REDIS_PORT, {"APP_WORKERS": "1"},
+                name="nofile", nofile=64)
+    (worker,) = a.workers()
+    held = []
+    try:
+        for _ in range(120):
+            s = socket.create_connection(("127.0.0.1", 23053), timeout=2)
+            held.append(s)
+        P.wait_until(lambda: "pausing accepts" in a.output(), 3,
+                     what="EMFILE noticed")
+        P.time.sleep(1.0)
+        cpu0 = sum(int(x) for x in open(f"/proc/{worker}/stat").read()
+                   .rsplit(")", 1)[1].split()[11:13])
+        P.time.sleep(1.0)
+        cpu1 = sum(int(x) for x in open(f"/proc/{worker}/stat").read()
+                   .rsplit(")", 1)[1].split()[11:13])
+        assert cpu1 - cpu0 < 30, f"worker spinning: {cpu1 - cpu0} ticks/s"
+        assert a.output().count("pausing accepts") <= 1, "log spam"
+    finally:
+        for s in held:
+            s.close()
+    P.wait_until(a.healthy, 5, what="serving after fds freed")
+    assert a.workers() == [worker], "worker died"
+
+
 t.run(setup, lambda env: env and env.close())
