@@ -391,6 +391,7 @@ class Stack:
         """Start every component in order and wait until each is ready.
         On failure stop what was started and raise StackError."""
         try:
+            self._check_ports_free()
             for d in self.dirs.values():
                 os.makedirs(d, exist_ok=True)
             self._start_redis()
@@ -407,6 +408,28 @@ class Stack:
         except BaseException:
             self.close()
             raise
+
+    def _check_ports_free(self):
+        """Fail at once, naming the port, when another process (often a
+        second run of the same suite) already listens on one of ours."""
+        busy = []
+        for name, port in sorted(self.ports.items()):
+            if name == "app" and not self.want_app:
+                continue
+            if name.startswith("replica") and \
+                    int(name[-1]) > self.replicas:
+                continue
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError as e:
+                busy.append(f"{name} 127.0.0.1:{port} ({e.strerror})")
+            finally:
+                s.close()
+        if busy:
+            raise StackError("ports in use (another stack running?): "
+                             + ", ".join(busy))
 
     def close(self):
         """Stop everything, newest first; remove an owned temp run dir."""
