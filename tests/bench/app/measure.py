@@ -173,9 +173,9 @@ def _busy_ticks():
 
 
 def _group_ticks(pgids):
-    """utime + stime of every live process whose process group is in
-    pgids."""
-    total = 0
+    """{pgid: utime + stime} summed over the live processes of each
+    process group in pgids."""
+    total = dict.fromkeys(pgids, 0)
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -185,35 +185,46 @@ def _group_ticks(pgids):
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 12 and int(fields[2]) in pgids:
-            total += int(fields[11]) + int(fields[12])
+        if len(fields) > 12 and int(fields[2]) in total:
+            total[int(fields[2])] += int(fields[11]) + int(fields[12])
     return total
 
 
 class CpuMeter:
-    """How much CPU the rest of the machine used during a measured run:
-    all busy ticks minus those of our process groups, of this process and
-    of its reaped children (wrk).  Another job on the same cores lowers
-    every figure, so the report shows this next to each case."""
+    """Where the CPU went during a measured run, in percent of all CPUs:
+    per named process group of ours, "wrk" (this process's children
+    reaped meanwhile), and "other" (the rest of the machine: all busy
+    ticks minus ours).  Another job on the same cores lowers every figure,
+    so the report shows "other" next to each case."""
 
-    def __init__(self, pgids):
-        self.pgids = set(pgids)
+    def __init__(self, groups):
+        self.groups = dict(groups)          # pgid -> name
         self.hz = os.sysconf("SC_CLK_TCK")
 
-    def _ours(self):
+    def _snap(self):
         t = os.times()
-        own = t.user + t.system + t.children_user + t.children_system
-        return _group_ticks(self.pgids) + own * self.hz
+        return (_busy_ticks(), _group_ticks(self.groups),
+                (t.user + t.system) * self.hz,
+                (t.children_user + t.children_system) * self.hz)
 
     def start(self):
         self.t0 = time.monotonic()
-        self.busy0, self.ours0 = _busy_ticks(), self._ours()
+        self.s0 = self._snap()
         return self
 
     def stop(self):
-        """Percent of all CPUs used by other processes since start()."""
+        """{name: percent of all CPUs} since start(); includes "wrk",
+        "harness" (this process) and "other"."""
         secs = time.monotonic() - self.t0
-        busy = _busy_ticks() - self.busy0
-        ours = self._ours() - self.ours0
+        busy1, groups1, own1, kids1 = self._snap()
+        busy0, groups0, own0, kids0 = self.s0
         cap = secs * self.hz * (os.cpu_count() or 1)
-        return max(0.0, 100.0 * (busy - ours) / cap) if cap > 0 else 0.0
+        if cap <= 0:
+            return {}
+        out = {}
+        for pgid, name in self.groups.items():
+            out[name] = out.get(name, 0) + groups1[pgid] - groups0[pgid]
+        out["wrk"] = kids1 - kids0
+        out["harness"] = own1 - own0
+        out["other"] = max(0, busy1 - busy0 - sum(out.values()))
+        return {k: 100.0 * v / cap for k, v in out.items()}

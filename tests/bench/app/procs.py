@@ -57,9 +57,9 @@ class Stack:
                             f"{self.log_tail(name)}")
         return out.decode(errors="replace")
 
-    def pgids(self):
-        """Process group ids of everything running now (pgid == pid)."""
-        return [p.pid for _n, p in self.procs if p.poll() is None]
+    def groups(self):
+        """{pgid: name} of everything running now (pgid == pid)."""
+        return {p.pid: n for n, p in self.procs if p.poll() is None}
 
     def log_tail(self, name, lines=8):
         """Last lines of <tmp>/<name>.log, joined with ' | ' for messages."""
