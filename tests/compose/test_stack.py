@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -278,8 +279,11 @@ def setup():
     return {}
 
 
+_torn_down = threading.Lock()
+
+
 def teardown(ctx):
-    if COMPOSE is None:
+    if COMPOSE is None or not _torn_down.acquire(blocking=False):
         return
     compose("--profile", "sentinel", "down", "-v", "--remove-orphans",
             "-t", "5", timeout=300, check=False)
@@ -571,5 +575,27 @@ def down_up_keeps_sessions_and_offsets(ctx):
     log(f"{path}: {n} lines over two collector containers, none repeated")
 
 
+def guard():
+    """Make sure teardown runs however the run ends: SIGTERM becomes an
+    exception (teardown runs in tap's finally), and before tests/run's
+    SIGKILL deadline (TEST_TIMEOUT, 900 s) a watchdog tears the project
+    down itself and exits 1."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    budget = int(os.environ.get("TEST_TIMEOUT", "900")) - 60
+
+    def watchdog():
+        time.sleep(budget)
+        print(f"not ok - deadline: still running after {budget}s; "
+              f"tearing down", flush=True)
+        try:
+            teardown(None)
+        finally:
+            os._exit(1)
+    threading.Thread(target=watchdog, daemon=True).start()
+
+
 if __name__ == "__main__":
+    guard()
     t.run(setup, teardown)
