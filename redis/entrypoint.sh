@@ -287,8 +287,9 @@ set -- "$conf" --port "$port" --dir "$DATA" --aclfile "$DATA/users.acl" \
     --logfile "$logfile" --replicaof $follow \
     ${ANNOUNCE:+--replica-announce-ip "$ANNOUNCE"} "$@"
 log "starting redis-server from $role.conf, replicaof $follow, log $logfile"
-# masterauth goes in through stdin ("-" must be the last argument), not the
-# command line, so it never shows in ps.
+# masterauth goes in through stdin, not the command line, so it never shows
+# in ps: Redis 7 reads more config from stdin when the last argument is "-",
+# after the file and before the command-line options.
 exec redis-server "$@" - <<EOF
 masterauth $(secret replication)
 EOF
