@@ -113,8 +113,7 @@ main(int argc, char **argv)
     }
     LOG_INFO("listening on %s with %lld workers x %lld threads",
              cfg.app_listen, cfg.app_workers, cfg.app_threads);
-    rc = pool_run(&cfg, fd);
-    close(fd);
+    rc = pool_run(&cfg, fd);          /* closes fd */
     if (strncmp(cfg.app_listen, "unix:", 5) == 0) {
         unlink(cfg.app_listen + 5);
     }

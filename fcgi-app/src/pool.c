@@ -506,6 +506,11 @@ pool_signals(struct pool *p)
         p->kill_at_ms = pool_now_ms() + p->cfg->app_drain_timeout_ms + 1000;
         LOG_INFO("pool: stopping, draining workers");
         pool_kill_all(p, SIGTERM);
+        /* Refuse new connections now (workers close their copies as they
+         * start draining), so the web server fails over at once instead
+         * of queueing on a socket nobody will accept from. */
+        close(p->listen_fd);
+        p->listen_fd = -1;
     }
     if (pool_hup_flag) {
         pool_hup_flag = 0;
@@ -656,6 +661,9 @@ pool_run(const struct config *cfg, int listen_fd)
         ppoll(&pfd, 1, &ts, &waitmask);
     }
     LOG_INFO("pool: all workers exited, bye");
+    if (p.listen_fd >= 0) {
+        close(p.listen_fd);
+    }
     close(p.msg[0]);
     close(p.msg[1]);
     free(p.slots);

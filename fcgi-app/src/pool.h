@@ -21,7 +21,8 @@
 int pool_listen(const char *spec, char *err, size_t errlen);
 
 /* Run the master until SIGTERM/SIGINT and every worker has exited.
- * Returns the process exit code. */
+ * Takes listen_fd over (closes it when stopping begins).  Returns the
+ * process exit code. */
 int pool_run(const struct config *cfg, int listen_fd);
 
 #endif

@@ -98,10 +98,18 @@ def sigterm_drains_inflight_and_exits_fast(env):
     time.sleep(0.3)
     t0 = time.monotonic()
     a.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    refused = None
+    try:
+        P.socket.create_connection(("127.0.0.1", 23031), timeout=1).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
     rc = a.wait_exit(10)
     dt = time.monotonic() - t0
     th.join(10)
     sleeper.join(10)
+    assert refused, "new connections still accepted while draining"
     assert "r" in result, f"in-flight request lost: {result.get('e')!r}"
     assert result["r"].status == 200, result["r"]
     assert rc == 0, f"exit code {rc}"
