@@ -22,6 +22,7 @@ civil_floordiv(int64_t a, int64_t b)
     return q;
 }
 
+/* 1 if y is a Gregorian leap year. */
 static int
 civil_leap(int64_t y)
 {

@@ -39,6 +39,7 @@ cookie_space(unsigned char c)
     return c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0;
 }
 
+/* Narrow h[*start..*end) past leading and trailing cookie_space(). */
 static void
 cookie_trim(const char *h, size_t *start, size_t *end)
 {

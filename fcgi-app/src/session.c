@@ -39,6 +39,7 @@ struct session {
     json_t *root;    /* a JSON object holding a "cookie" object */
 };
 
+/* Box root (owned from here on).  NULL on OOM, root then released. */
 static struct session *
 session_wrap(json_t *root)
 {
