@@ -44,7 +44,7 @@
 #include "tfile.h"
 #include "watch.h"
 
-#define COLLECTOR_BUDGET (4u * 1024 * 1024)  /* bytes per file per turn */
+#define COLLECTOR_CHUNKS 16      /* read-buffer loads per file per turn */
 #define COLLECTOR_UNREADABLE_MAX 64
 
 struct collector_dir {
@@ -538,7 +538,8 @@ collector_read_file(struct collector *c, struct tfile *f)
         before = 0;
     }
     rc = tfile_read(f, c->rbuf, (size_t) c->cfg->read_buffer,
-        COLLECTOR_BUDGET, (size_t) c->cfg->line_max, collector_line, c,
+        (size_t) c->cfg->read_buffer, (size_t) c->cfg->line_max,
+        collector_line, c,
         c->err, sizeof(c->err));
     if (rc < 0) {
         log_at(LOG_ERROR, "%s path=%s inode=%llu", c->err, f->path,
@@ -558,21 +559,26 @@ collector_read_file(struct collector *c, struct tfile *f)
     }
 }
 
-/* Read dirty files in table order while the output queue has room. */
+/*
+ * Read dirty files in table order while the output queue has room: one
+ * read buffer at a time, so the queue overshoots its high-water mark by
+ * at most one buffer's worth of events, and at most COLLECTOR_CHUNKS
+ * buffers per file per turn, so one busy file does not starve the rest.
+ */
 static int
 collector_read_all(struct collector *c)
 {
     struct tfile *f;
-    int more = 0;
+    int more = 0, k;
 
     for (f = c->files; f != NULL; f = f->next) {
-        if (outq_pending(c->q) >= (size_t) c->cfg->out_buffer) {
-            return 1;
-        }
-        if (f->dirty) {
+        for (k = 0; f->dirty && k < COLLECTOR_CHUNKS; k++) {
+            if (outq_pending(c->q) >= (size_t) c->cfg->out_buffer) {
+                return 1;
+            }
             collector_read_file(c, f);
-            more |= f->dirty;
         }
+        more |= f->dirty;
     }
     return more;
 }

@@ -103,6 +103,22 @@ utf8_sanitize(const char *in, size_t len, char *out)
 }
 
 /*
+ * Length of the well-formed sequence at s (len > 0 bytes available): 1
+ * for ASCII other than NUL, 2..4 for a multi-byte character, 0 when the
+ * byte at s must be replaced.  This function can't fail.
+ */
+size_t
+utf8_sequence(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *) s;
+
+    if (u[0] < 0x80) {
+        return u[0] != 0;
+    }
+    return utf8_seq_len(u, len);
+}
+
+/*
  * Return 1 if s[0..len) is well-formed UTF-8 without NUL bytes, 0 if not.
  */
 int

@@ -14,6 +14,7 @@
 #define UTF8_MAX_GROWTH 3
 
 size_t utf8_sanitize(const char *in, size_t len, char *out);
+size_t utf8_sequence(const char *s, size_t len);
 int utf8_is_valid(const char *s, size_t len);
 
 #endif

@@ -282,12 +282,24 @@ def wait_for(pred, timeout, step=0.05):
     return pred()
 
 
+MSG_RE = re.compile(rb'"message":"(\S+) (\d+) ')
+
+
 def all_seen(col, writers):
-    """Predicate: every writer's last number is in the output."""
+    """Predicate: every writer's last number is in the output.  Scans only
+    the lines that arrived since the previous call."""
+    seen = set()
+    done = [0]
+
     def pred():
-        text = b"\n".join(col.output())
-        return all(f'"message":"{w.tag} {w.seq} '.encode() in text
-                   for w in writers)
+        lines = col.output()
+        for raw in lines[done[0]:]:
+            m = MSG_RE.search(raw)
+            if m:
+                seen.add((m.group(1).decode(errors="replace"),
+                          int(m.group(2))))
+        done[0] = len(lines)
+        return all((w.tag, w.seq) in seen for w in writers)
     return pred
 
 

@@ -2,8 +2,10 @@
  *
  * Feeds arbitrary bytes as one log line through utf8.c, parse.c and
  * event.c exactly as the collector does, then checks the contract: the
- * result is one line ending in '\n', it parses as a JSON object, and its
- * "message" is the sanitised line.  Any violation aborts.  The first byte
+ * result is one line ending in '\n', it parses as a JSON object, its
+ * "message" is the sanitised line, and it is byte for byte what the
+ * jansson reference encoder (event_encode_reference) produces for the
+ * same line.  Any violation aborts.  The first byte
  * selects options (parse on/off, truncated flag) so both paths are
  * explored.  Seeds: tests/fuzz/corpus/fuzz_collector_line/.
  */
@@ -57,6 +59,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ev.ts_ms = 1795662062345LL;
     if (event_encode(enc[opt & 1], &ev, &out, &outlen, err, sizeof(err))) {
         abort();
+    }
+    {
+        const char *ref;
+        size_t reflen;
+
+        if (event_encode_reference(enc[opt & 1], &ev, &ref, &reflen, err,
+                sizeof(err)) != 0
+            || reflen != outlen || memcmp(ref, out, outlen) != 0)
+        {
+            abort();
+        }
     }
     if (outlen < 2 || out[outlen - 1] != '\n'
         || memchr(out, '\n', outlen - 1) != NULL)

@@ -1,7 +1,8 @@
 /* test_event.c -- unit tests for event.c, the json_lines encoder
  *
- * Encodes lines and decodes the result with jansson to check the output
- * contract: key order, timestamp format, one '\n', the truncated marker,
+ * Encodes lines with the fast encoder, requires the jansson reference
+ * encoder to produce the same bytes, and decodes the result with jansson
+ * to check the output contract: key order, timestamp format, one '\n', the truncated marker,
  * the parsed object, and valid JSON for hostile bytes.
  */
 #include <string.h>
@@ -28,7 +29,16 @@ encode(struct event_encoder *enc, const char *msg, size_t len, int trunc,
     char err[256];
     json_error_t jerr;
 
+    const char *ref;
+    size_t reflen;
+
     if (event_encode(enc, &ev, raw, rawlen, err, sizeof(err)) != 0) {
+        return NULL;
+    }
+    /* the fast path must match the jansson reference byte for byte */
+    if (event_encode_reference(enc, &ev, &ref, &reflen, err, sizeof(err))
+        != 0 || reflen != *rawlen || memcmp(ref, *raw, reflen) != 0)
+    {
         return NULL;
     }
     return json_loadb(*raw, *rawlen, 0, &jerr);
