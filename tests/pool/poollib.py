@@ -52,6 +52,13 @@ def wait_until(pred, timeout, step=0.02, what="condition"):
         time.sleep(step)
 
 
+def _die_with_parent():
+    """preexec_fn: SIGKILL this child if the test process dies (even by
+    SIGKILL from the runner's time limit), so nothing outlives a test."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def resp(*args):
     out = b"*%d\r\n" % len(args)
     for a in args:
@@ -99,7 +106,8 @@ class Redis:
              "--requirepass", self.password, "--save", "",
              "--appendonly", "no", "--dir", self.tmp,
              "--enable-debug-command", "local"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent)
         log.close()
         wait_until(lambda: self.cmd("PING") == "PONG", 5, what="redis PING")
         return self
@@ -163,12 +171,13 @@ class App:
 
     def start(self, wait=True):
         out = open(self.out_path, "ab")
-        pre = None
+        pre = _die_with_parent
         if self.nofile is not None:
             import resource
             lim = self.nofile
 
             def pre():
+                _die_with_parent()
                 resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = subprocess.Popen([APP_BIN], env=self.env, stdout=out,
                                      stderr=subprocess.STDOUT,
