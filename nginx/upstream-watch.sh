@@ -132,7 +132,9 @@ update() {
 }
 
 forward() {
-    [ -n "$nginx_pid" ] && kill -"$1" "$nginx_pid" 2>/dev/null
+    [ -n "$nginx_pid" ] || return 0
+    log "forwarding SIG$1 to nginx (pid $nginx_pid)"
+    kill -"$1" "$nginx_pid" 2>/dev/null
 }
 
 trap 'forward TERM' TERM

@@ -289,7 +289,10 @@ def sigquit_stops_nginx_gracefully_and_the_watcher_exits(c):
     try:
         rc = w.wait(10)
     except subprocess.TimeoutExpired:
-        raise AssertionError("watcher still running 10 s after SIGQUIT")
+        with open(c.s.procs["nginx"].out_path) as f:
+            said = f.read().splitlines()[-4:]
+        raise AssertionError("watcher still running 10 s after SIGQUIT; "
+                             f"it said: {said}")
     assert rc == 0, f"watcher exit status {rc}"
     try:
         os.kill(pid, 0)
