@@ -7,8 +7,11 @@
  *   poller (the process's main thread, ppoll())
  *     - accept4()s new connections; they join the IDLE set;
  *     - polls IDLE connections (new or kept by nginx between requests) for
- *       POLLIN; a readable one with data goes to the READY queue, one at
- *       EOF is closed right here;
+ *       POLLIN and peeks (MSG_PEEK): once a whole request head (BEGIN_REQUEST
+ *       and the PARAMS up to the empty PARAMS record) is in the socket the
+ *       connection goes to the READY queue; one at EOF is closed right here;
+ *       a head still incomplete after WORKER_HEAD_MS is closed, so a slow or
+ *       stalled sender never holds a thread inside libfcgi's blocking read;
  *     - polls CLOSING connections (we shut down our side after a response
  *       on a connection nginx does not keep) and closes them when the peer
  *       closes or after WORKER_LINGER_MS, so no thread ever lingers;
@@ -54,6 +57,9 @@
                                     * (nginx's keepalive_timeout is 60 s) */
 #define WORKER_LINGER_MS   2000    /* wait for the peer's close at most */
 #define WORKER_IO_TIMEOUT_S 10     /* SO_RCVTIMEO/SNDTIMEO per socket */
+#define WORKER_PEEK_MAX    16384   /* bytes of a request head we inspect */
+#define WORKER_HEAD_MS     5000    /* a request head must arrive by then */
+#define WORKER_RECHECK_MS  5       /* re-peek a partial head this often */
 
 enum conn_kind { CONN_IDLE, CONN_CLOSING };
 
@@ -62,6 +68,7 @@ struct conn {
     int      kind;
     int      fresh;        /* accepted, no request read yet */
     int64_t  since_ms;
+    int64_t  partial_ms;   /* a request head started arriving; 0: none */
 };
 
 struct worker_ret {
@@ -244,6 +251,7 @@ worker_conn_add(struct worker *w, int fd, int kind)
     w->conns[w->nconns].fd = fd;
     w->conns[w->nconns].kind = kind;
     w->conns[w->nconns].fresh = 0;
+    w->conns[w->nconns].partial_ms = 0;
     w->conns[w->nconns].since_ms = worker_now_ms();
     w->nconns++;
 }
@@ -358,6 +366,57 @@ worker_collect(struct worker *w, int stopping)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* 1 if buf[0..n) holds a whole FastCGI request head (records up to the
+ * empty PARAMS record that ends the params), or something libfcgi will
+ * reject at once (not version 1), or as much as we look at; 0 if more is
+ * on its way.  Spec: FastCGI 1.0, section 3.3 (record header). */
+static int
+worker_head_ready(const unsigned char *buf, size_t n)
+{
+    size_t off = 0, clen;
+
+    while (off + 8 <= n) {
+        if (buf[off] != 1) {
+            return 1;
+        }
+        clen = ((size_t) buf[off + 4] << 8) | buf[off + 5];
+        if (buf[off + 1] == 4 && clen == 0) {     /* FCGI_PARAMS, empty */
+            return 1;
+        }
+        off += 8 + clen + buf[off + 6];
+    }
+    return n >= WORKER_PEEK_MAX;
+}
+
+/* Poller: look at what conns[i] (idle) has received.  A whole request
+ * head goes to a thread, so a thread never waits on a slow or stalled
+ * sender; EOF or an error closes; a partial head is re-checked every
+ * WORKER_RECHECK_MS (poll() cannot wait for "more") until WORKER_HEAD_MS.
+ * Returns 1 if conns[i] was removed. */
+static int
+worker_peek(struct worker *w, size_t i)
+{
+    unsigned char buf[WORKER_PEEK_MAX];
+    ssize_t       n;
+    int           fd = w->conns[i].fd;
+
+    n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+        close(fd);             /* the peer closed an idle connection */
+        worker_conn_del(w, i);
+        return 1;
+    }
+    if (n > 0 && worker_head_ready(buf, (size_t) n)) {
+        worker_conn_del(w, i);
+        worker_enqueue(w, fd);
+        return 1;
+    }
+    if (n > 0 && w->conns[i].partial_ms == 0) {
+        w->conns[i].partial_ms = worker_now_ms();
+    }
+    return 0;
+}
+
 /* Poller: handle events on conns[i].  Returns 1 if conns[i] was removed. */
 static int
 worker_conn_event(struct worker *w, size_t i, short revents)
@@ -380,18 +439,14 @@ worker_conn_event(struct worker *w, size_t i, short revents)
         worker_conn_del(w, i);
         return 1;
     }
-    n = recv(fd, buf, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-        close(fd);             /* the peer closed an idle connection */
-        worker_conn_del(w, i);
-        return 1;
-    }
-    if (n == 1) {
+    if (w->conns[i].partial_ms != 0 && (revents & (POLLRDHUP | POLLHUP))) {
+        /* the sender is done: libfcgi reads to EOF without blocking and
+         * the handler refuses what is missing (400) */
         worker_conn_del(w, i);
         worker_enqueue(w, fd);
         return 1;
     }
-    return 0;
+    return worker_peek(w, i);
 }
 
 /* Poller: close connections idle or lingering too long; returns the ms
@@ -403,6 +458,23 @@ worker_expire(struct worker *w, int64_t now)
     size_t  i = 0;
 
     while (i < w->nconns) {
+        if (w->conns[i].partial_ms != 0) {
+            if (now - w->conns[i].partial_ms >= WORKER_HEAD_MS) {
+                LOG_WARN("worker: request head incomplete after %d ms, "
+                         "closing", WORKER_HEAD_MS);
+                close(w->conns[i].fd);
+                worker_conn_del(w, i);
+                continue;
+            }
+            if (worker_peek(w, i)) {
+                continue;
+            }
+            if (w->conns[i].partial_ms != 0) {
+                next = WORKER_RECHECK_MS;
+                i++;
+                continue;
+            }
+        }
         limit = w->conns[i].kind == CONN_IDLE ? WORKER_IDLE_MS
                                               : WORKER_LINGER_MS;
         left = w->conns[i].since_ms + limit - now;
@@ -525,7 +597,10 @@ worker_poll_loop(struct worker *w, const sigset_t *waitmask, int *late)
         base = n;
         for (i = 0; i < w->nconns; i++) {
             pfds[n].fd = w->conns[i].fd;
-            pfds[n].events = POLLIN;
+            /* a partial head is re-peeked on a timer, not on POLLIN,
+             * which would fire again at once for the unread bytes; only
+             * the sender's end of stream (POLLRDHUP) is watched */
+            pfds[n].events = w->conns[i].partial_ms ? POLLRDHUP : POLLIN;
             pfds[n++].revents = 0;
         }
         ts.tv_sec = timeout / 1000;

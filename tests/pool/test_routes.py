@@ -314,4 +314,39 @@ def garbage_and_truncated_connections_are_closed_not_fatal(env):
         assert env.a.get("/healthz", timeout=2).status == 200
 
 
+@t.case
+def slow_request_heads_do_not_pin_threads(env):
+    # one worker with ONE thread: stalled senders must not take it
+    a = env.app("127.0.0.1:23012", REDIS_PORT,
+                {"APP_WORKERS": "1", "APP_THREADS": "1"}, name="onethread")
+    F = P.fcgi_client
+    params = F.encode_params(F.default_params("GET", "/hello/slow"))
+    whole = (F.begin_record() + F.record(F.PARAMS, params)
+             + F.record(F.PARAMS, b"") + F.record(F.STDIN, b""))
+    cut = 8 + 8 + len(params) // 2          # BEGIN + half the PARAMS
+    slow = [a.client() for _ in range(3)]
+    try:
+        for c in slow:
+            c.send_raw(whole[:cut])
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        for _ in range(5):
+            assert a.get("/healthz", timeout=2).status == 200
+        assert time.monotonic() - t0 < 1.0, "stalled heads pinned the thread"
+        slow[0].send_raw(whole[cut:])        # the rest arrives: served
+        r = slow[0].read_response()
+        assert r.status == 200 and P.json_body(r) == {"hello": "slow"}, r
+        # the others never finish their head: closed after about 5 s
+        t1 = time.monotonic()
+        _, eof = slow[1].drain_to_eof(8)
+        waited = time.monotonic() - t1
+        assert eof, "stalled head never closed"
+        assert 3.5 < waited + 0.2 < 7.0, f"closed after {waited:.1f}s"
+        assert "request head incomplete" in a.output()
+    finally:
+        for c in slow:
+            c.close()
+    assert a.get("/healthz").status == 200
+
+
 t.run(setup, lambda env: env and env.close())
