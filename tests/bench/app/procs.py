@@ -77,6 +77,12 @@ class Stack:
                 raise ProcError(f"{name}: exited with {p.returncode}: "
                                 f"{self.log_tail(name)}")
 
+    def signal(self, name, sig):
+        """Send sig to the named process (its leader only)."""
+        for n, p in self.procs:
+            if n == name and p.poll() is None:
+                os.kill(p.pid, sig)
+
     def stop(self, name):
         for n, p in list(self.procs):
             if n == name:
