@@ -108,6 +108,7 @@ handler_destroy(struct handler *h)
     free(h);
 }
 
+/* Wall clock in Unix ms (cookie and session dates). */
 static int64_t
 handler_wall_ms(void)
 {
@@ -117,6 +118,7 @@ handler_wall_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic seconds (request durations). */
 static double
 handler_mono_s(void)
 {
@@ -126,6 +128,7 @@ handler_mono_s(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+/* Reason phrase for the Status header. */
 static const char *
 handler_reason(int status)
 {

@@ -191,7 +191,7 @@ metrics_busy_add(int delta)
     }
 }
 
-/* Render the counters part. */
+/* Append fcgi_app_requests_total (non-zero series only). */
 static void
 metrics_render_requests(struct buf *out)
 {

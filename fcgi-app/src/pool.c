@@ -82,11 +82,13 @@ static volatile sig_atomic_t pool_term_flag;
 static volatile sig_atomic_t pool_hup_flag;
 static volatile sig_atomic_t pool_usr1_flag;
 
+/* Signal handlers: set a flag, nothing else. */
 static void pool_on_chld(int signo) { (void) signo; pool_chld_flag = 1; }
 static void pool_on_term(int signo) { (void) signo; pool_term_flag = 1; }
 static void pool_on_hup(int signo)  { (void) signo; pool_hup_flag = 1; }
 static void pool_on_usr1(int signo) { (void) signo; pool_usr1_flag = 1; }
 
+/* Monotonic clock in ms.  Can't fail. */
 static int64_t
 pool_now_ms(void)
 {
@@ -295,6 +297,7 @@ pool_spawn(struct pool *p, int slot, int state, int reason)
     return (int) (k - p->kids);
 }
 
+/* The living child with pid, or NULL. */
 static struct pool_child *
 pool_find(struct pool *p, pid_t pid)
 {
@@ -374,6 +377,7 @@ pool_reap_one(struct pool *p, pid_t pid, int status)
     }
 }
 
+/* Reap every exited child (SIGCHLD may stand for several). */
 static void
 pool_reap(struct pool *p)
 {
@@ -474,6 +478,7 @@ pool_kill_all(struct pool *p, int sig)
     }
 }
 
+/* 1 if any child is still alive. */
 static int
 pool_any_child(struct pool *p)
 {
@@ -568,6 +573,8 @@ pool_schedule(struct pool *p, int64_t now)
     return (int) next;
 }
 
+/* Install the flag-setting handlers, block those signals outside
+ * ppoll(), and fill waitmask with the mask ppoll() waits under. */
 static void
 pool_install_signals(sigset_t *waitmask)
 {

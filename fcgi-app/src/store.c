@@ -48,6 +48,7 @@ store_now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ms as a timeval, at least 1 ms (0 would mean "no timeout"). */
 static struct timeval
 store_tv(int64_t ms)
 {

@@ -103,6 +103,7 @@ struct worker {
 static volatile sig_atomic_t worker_stop_flag;
 static volatile sig_atomic_t worker_reopen_flag;
 
+/* Signal handlers: set a flag, nothing else. */
 static void
 worker_on_stop(int signo)
 {
@@ -110,6 +111,7 @@ worker_on_stop(int signo)
     worker_stop_flag = 1;
 }
 
+/* SIGUSR1: the poller reopens the log. */
 static void
 worker_on_reopen(int signo)
 {
