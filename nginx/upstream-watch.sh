@@ -137,11 +137,24 @@ forward() {
     kill -"$1" "$nginx_pid" 2>/dev/null
 }
 
-trap 'forward TERM' TERM
-trap 'forward QUIT' QUIT
-trap 'forward INT' INT
-trap 'forward HUP' HUP
-trap 'forward USR1' USR1
+# Traps only note the signal; the main loop below forwards it.  Keeping
+# trap actions to one assignment leaves no I/O or function calls inside
+# the shell's signal handling (the shell's version of "a handler only
+# sets a flag").
+# A shell started with a signal ignored cannot trap it (POSIX, "trap"):
+# a background job of a non-interactive shell starts with SIGINT and
+# SIGQUIT ignored.  Say so, since "docker stop" would then not be graceful.
+ign=$(awk '$1 == "SigIgn:" { print $2 }' /proc/$$/status 2>/dev/null)
+if [ -n "$ign" ] && [ $((0x$ign & 6)) -ne 0 ]; then
+    log "warning: started with SIGINT/SIGQUIT ignored; they cannot be" \
+        "forwarded to nginx (start me with default signal dispositions)"
+fi
+got=
+trap 'got="$got TERM"' TERM
+trap 'got="$got QUIT"' QUIT
+trap 'got="$got INT"' INT
+trap 'got="$got HUP"' HUP
+trap 'got="$got USR1"' USR1
 
 if ! update start "$@"; then
     log "cannot write a valid $UPSTREAM_FILE; not starting nginx"
@@ -164,11 +177,18 @@ log "nginx started (pid $nginx_pid)"
 ) &
 watch_pid=$!
 
-# wait returns early (status > 128) each time a trapped signal arrives;
-# go back to waiting as long as nginx is alive.
+# wait returns early (status > 128) each time a trapped signal arrives:
+# forward what came, and go back to waiting as long as nginx is alive.
 while :; do
     wait "$nginx_pid"
     status=$?
+    while [ -n "$got" ]; do
+        sigs=$got
+        got=
+        for s in $sigs; do
+            forward "$s"
+        done
+    done
     kill -0 "$nginx_pid" 2>/dev/null || break
 done
 kill "$watch_pid" 2>/dev/null

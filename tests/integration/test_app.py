@@ -332,7 +332,7 @@ def metrics_is_404_publicly_however_asked(s):
             assert b"fcgi_app_" not in body, (path, headers)
 
 
-# --- headers and logs ---------------------------------------------------------
+# --- headers and logs -------------------------------------------------------
 
 @t.case
 def security_headers_once_on_every_answer(s):

@@ -68,8 +68,14 @@ def ports_for(base_port):
 
 
 def _child_setup():
-    """In the child before exec: own process group, die with the parent."""
+    """In the child before exec: own process group, die with the parent,
+    default SIGINT/SIGQUIT.  A background job of a non-interactive shell
+    (`make test &`, CI steps) starts with both ignored, and a shell that
+    starts with a signal ignored cannot trap it (POSIX, "trap"): the nginx
+    watcher would never see SIGQUIT."""
     os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -587,9 +593,9 @@ class Stack:
         self.app_addrs[name] = listen
         if self.app_bin is None:
             self._snapshot_app()
+        log = f"{hostname or socket.gethostname()}.log"
         self._spawn(name, [self.app_bin], e,
-                    log_path=os.path.join(self.dirs["app_log"],
-                                          f"{hostname or socket.gethostname()}.log"))
+                    log_path=os.path.join(self.dirs["app_log"], log))
         self._wait_ready(name)
 
     def _render_upstream(self):
