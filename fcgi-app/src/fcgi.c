@@ -149,12 +149,15 @@ fcgi_request_discard_body(struct fcgi_request *r, long max)
     long  total = 0;
     int   n;
 
-    while (total < max) {
+    for (;;) {
         n = FCGX_GetStr(buf, (int) sizeof(buf), r->req.in);
         if (n <= 0) {
-            break;
+            break;                 /* 0: the empty STDIN record was read */
         }
         total += n;
+        if (total > max) {
+            return -1;
+        }
     }
     if (FCGX_GetError(r->req.in) != 0) {
         return -1;

@@ -33,8 +33,12 @@ const char *fcgi_request_param(struct fcgi_request *r, const char *name);
 /* Append p[0..len) to the response (FCGI_STDOUT).  0 or -1. */
 int fcgi_request_write(struct fcgi_request *r, const char *p, size_t len);
 
-/* Read and drop up to max bytes of request body (FCGI_STDIN).  Returns
- * the bytes dropped, or -1 on a read error. */
+/* Read and drop the request body (FCGI_STDIN) up to and including its
+ * end record, so a kept connection holds nothing of this request when the
+ * next one is read (libfcgi 2.4.2 neither drains it in FCGX_Finish_r nor
+ * skips it: a leftover STDIN record with the same request id is a
+ * protocol error for the next FCGX_Accept_r).  Returns the bytes dropped,
+ * or -1 on a read error or when more than max bytes came. */
 long fcgi_request_discard_body(struct fcgi_request *r, long max);
 
 /* Make the connection close after this request whatever the web server

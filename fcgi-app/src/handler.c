@@ -351,8 +351,8 @@ handler_body(struct handler *h, struct fcgi_request *req)
     long long   n = 0;
     const char *p;
 
-    if (cl == NULL || *cl == '\0') {
-        return 0;
+    if (cl == NULL) {
+        cl = "";
     }
     for (p = cl; *p; p++) {
         if (*p < '0' || *p > '9' || n > (1LL << 50)) {
@@ -367,7 +367,9 @@ handler_body(struct handler *h, struct fcgi_request *req)
         fcgi_request_close_after(req);   /* the body stays unread */
         return -1;
     }
-    if (n > 0 && fcgi_request_discard_body(req, (long) n) < 0) {
+    /* always: the body (or just its end record) must not stay behind on
+     * a kept connection */
+    if (fcgi_request_discard_body(req, (long) n) < 0) {
         fcgi_request_close_after(req);
     }
     return 0;

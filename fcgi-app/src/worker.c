@@ -7,11 +7,12 @@
  *   poller (the process's main thread, ppoll())
  *     - accept4()s new connections; they join the IDLE set;
  *     - polls IDLE connections (new or kept by nginx between requests) for
- *       POLLIN and peeks (MSG_PEEK): once a whole request head (BEGIN_REQUEST
- *       and the PARAMS up to the empty PARAMS record) is in the socket the
- *       connection goes to the READY queue; one at EOF is closed right here;
- *       a head still incomplete after WORKER_HEAD_MS is closed, so a slow or
- *       stalled sender never holds a thread inside libfcgi's blocking read;
+ *       POLLIN and peeks (MSG_PEEK): once a whole request (BEGIN_REQUEST,
+ *       PARAMS, STDIN up to its empty end record; or 16 KB of it) is in the
+ *       socket the connection goes to the READY queue; one at EOF is closed
+ *       right here; a request still incomplete after WORKER_HEAD_MS is
+ *       closed, so a slow or stalled sender never holds a thread inside
+ *       libfcgi's blocking reads;
  *     - polls CLOSING connections (we shut down our side after a response
  *       on a connection nginx does not keep) and closes them when the peer
  *       closes or after WORKER_LINGER_MS, so no thread ever lingers;
@@ -368,10 +369,12 @@ worker_collect(struct worker *w, int stopping)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* 1 if buf[0..n) holds a whole FastCGI request head (records up to the
- * empty PARAMS record that ends the params), or something libfcgi will
- * reject at once (not version 1), or as much as we look at; 0 if more is
- * on its way.  Spec: FastCGI 1.0, section 3.3 (record header). */
+/* 1 if buf[0..n) holds a whole FastCGI request (records up to the empty
+ * STDIN record that ends it: nginx sends it right after the params, or
+ * after the body it buffered), or something libfcgi will reject at once
+ * (not version 1), or as much as we look at (a big body: the thread then
+ * reads the rest, which nginx sends without pause); 0 if more is on its
+ * way.  Spec: FastCGI 1.0, section 3.3 (record header). */
 static int
 worker_head_ready(const unsigned char *buf, size_t n)
 {
@@ -382,7 +385,7 @@ worker_head_ready(const unsigned char *buf, size_t n)
             return 1;
         }
         clen = ((size_t) buf[off + 4] << 8) | buf[off + 5];
-        if (buf[off + 1] == 4 && clen == 0) {     /* FCGI_PARAMS, empty */
+        if (buf[off + 1] == 5 && clen == 0) {     /* FCGI_STDIN, empty */
             return 1;
         }
         off += 8 + clen + buf[off + 6];

@@ -237,13 +237,13 @@ def crafted_params_record():
     # nameLen 0x7ffffff0 + valueLen 0x10 + 2 overflows int in libfcgi's
     # ReadParams: Malloc(huge) fails its ASSERT and the process aborts
     # (CVE-2025-23016, which Debian's patch only partly closes).
-    # The empty PARAMS record completes the head, so the worker's poller
-    # hands it to libfcgi (a head never completed is just timed out).
+    # The end records complete the request, so the worker's poller hands
+    # it to libfcgi (a request never completed is just timed out).
     F = P.fcgi_client
     content = struct.pack("!II", 0x7FFFFFF0 | 0x80000000,
                           0x10 | 0x80000000) + b"A" * 32
     return (F.begin_record() + F.record(F.PARAMS, content)
-            + F.record(F.PARAMS, b""))
+            + F.record(F.PARAMS, b"") + F.record(F.STDIN, b""))
 
 
 @t.case

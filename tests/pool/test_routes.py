@@ -349,4 +349,40 @@ def slow_request_heads_do_not_pin_threads(env):
     assert a.get("/healthz").status == 200
 
 
+@t.case
+def bodies_never_poison_a_kept_connection(env):
+    # libfcgi neither drains FCGI_STDIN at the end of a request nor skips
+    # a leftover record of the same request id: what the app leaves unread
+    # breaks the NEXT request on a connection nginx keeps.
+    a = env.app("127.0.0.1:23013", REDIS_PORT, {"APP_WORKERS": "1"},
+                name="bodies")
+    with a.client(keep=True) as c:
+        for body, method, uri, want in [
+                (b"x" * 20000, "POST", "/", 405),          # > one read
+                (b"", "GET", "/hello/a", 200),
+                (b"y" * 50, "GET", "/hello/b", 200),
+                (b"z" * 70000, "PUT", "/session", 405),    # > 16 KB peek
+                (b"", "GET", "/hello/c", 200)]:
+            r = c.request(method, uri, body=body)
+            assert r.status == want, (method, uri, len(body), r)
+    # the end-of-body record arriving late, in its own segment: without a
+    # body, and after a body of exactly 4 x 4096 bytes (a whole number of
+    # reads, so nothing makes libfcgi look further)
+    F = P.fcgi_client
+    for body in [b"", b"q" * 16384]:
+        with a.client(keep=True) as c:
+            extra = {"CONTENT_LENGTH": str(len(body))} if body else {}
+            p = F.default_params("GET", "/hello/late", extra)
+            c.send_raw(F.begin_record(keep=True)
+                       + F.stream_records(F.PARAMS, F.encode_params(p))
+                       + (F.record(F.STDIN, body[:8192])
+                          + F.record(F.STDIN, body[8192:]) if body else b""))
+            time.sleep(0.3)
+            c.send_raw(F.record(F.STDIN, b""))
+            r = c.read_response()
+            assert P.json_body(r) == {"hello": "late"}, (len(body), r)
+            r = c.request("GET", "/hello/next")
+            assert r.status == 200, (len(body), r)
+
+
 t.run(setup, lambda env: env and env.close())
