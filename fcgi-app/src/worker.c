@@ -61,6 +61,8 @@
 #define WORKER_PEEK_MAX    16384   /* bytes of a request head we inspect */
 #define WORKER_HEAD_MS     5000    /* a request head must arrive by then */
 #define WORKER_RECHECK_MS  5       /* re-peek a partial head this often */
+#define WORKER_FRESH_MS    1000    /* draining: wait this long for the first
+                                    * bytes of a just-accepted connection */
 
 enum conn_kind { CONN_IDLE, CONN_CLOSING };
 
@@ -522,15 +524,20 @@ worker_begin_stop(struct worker *w)
 }
 
 /* Poller: 1 when nothing is queued or in flight and no accepted
- * connection still owes us its first request. */
+ * connection still owes us its first request: one that is sending it
+ * (bounded by WORKER_HEAD_MS) or was accepted less than WORKER_FRESH_MS
+ * ago (nginx sends at once; a silent client does not hold the exit). */
 static int
-worker_drained(struct worker *w)
+worker_drained(struct worker *w, int64_t now)
 {
     size_t i;
     int    done;
 
     for (i = 0; i < w->nconns; i++) {
-        if (w->conns[i].kind == CONN_IDLE && w->conns[i].fresh) {
+        if (w->conns[i].kind == CONN_IDLE && w->conns[i].fresh
+            && (w->conns[i].partial_ms != 0
+                || now - w->conns[i].since_ms < WORKER_FRESH_MS))
+        {
             return 0;
         }
     }
@@ -572,7 +579,7 @@ worker_poll_loop(struct worker *w, const sigset_t *waitmask, int *late)
         worker_collect(w, stopping);
         now = worker_now_ms();
         if (stopping) {
-            if (worker_drained(w)) {
+            if (worker_drained(w, now)) {
                 break;
             }
             if (now >= deadline) {

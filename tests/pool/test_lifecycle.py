@@ -2,7 +2,8 @@
 """test_lifecycle.py -- the master/worker pool under signals and crashes:
 SIGTERM drain, SIGHUP rolling restart, SIGKILLed worker, recycling,
 a crafted params record that aborts libfcgi, SIGUSR1 log reopen.
-Real redis-server and fcgi-app on loopback, ports 23030-23039."""
+Real redis-server and fcgi-app on loopback, ports 23030-23039 and
+23080-23089."""
 import os
 import signal
 import struct
@@ -132,6 +133,23 @@ def sigterm_with_idle_kept_connection_exits_promptly(env):
         assert c.at_eof(2), "idle kept connection not closed"
     finally:
         c.close()
+
+
+@t.case
+def sigterm_with_silent_new_connection_exits_promptly(env):
+    # a client that connected but sends nothing must not hold the drain
+    # for APP_DRAIN_TIMEOUT_MS (5 s here); nginx sends at once
+    a = new_app(env, 23080, {"APP_WORKERS": "1"})
+    s = P.socket.create_connection(("127.0.0.1", 23080), timeout=2)
+    try:
+        time.sleep(0.2)                 # accepted by the worker by now
+        t0 = time.monotonic()
+        a.signal(signal.SIGTERM)
+        assert a.wait_exit(10) == 0
+        dt = time.monotonic() - t0
+        assert dt < 2.5, f"silent connection held the exit {dt:.2f}s"
+    finally:
+        s.close()
 
 
 @t.case
