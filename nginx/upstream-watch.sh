@@ -137,6 +137,17 @@ forward() {
     kill -"$1" "$nginx_pid" 2>/dev/null
 }
 
+# Forward every signal the traps noted, in arrival order.
+forward_pending() {
+    while [ -n "$got" ]; do
+        sigs=$got
+        got=
+        for s in $sigs; do
+            forward "$s"
+        done
+    done
+}
+
 # Traps only note the signal; the main loop below forwards it.  Keeping
 # trap actions to one assignment leaves no I/O or function calls inside
 # the shell's signal handling (the shell's version of "a handler only
@@ -178,17 +189,13 @@ log "nginx started (pid $nginx_pid)"
 watch_pid=$!
 
 # wait returns early (status > 128) each time a trapped signal arrives:
-# forward what came, and go back to waiting as long as nginx is alive.
+# forward what came (also what came before nginx started), and go back to
+# waiting as long as nginx is alive.
 while :; do
+    forward_pending
     wait "$nginx_pid"
     status=$?
-    while [ -n "$got" ]; do
-        sigs=$got
-        got=
-        for s in $sigs; do
-            forward "$s"
-        done
-    done
+    forward_pending
     kill -0 "$nginx_pid" 2>/dev/null || break
 done
 kill "$watch_pid" 2>/dev/null
