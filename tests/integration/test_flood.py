@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""test_flood.py -- a flood of cookie-less requests cannot fill Redis.
+
+Each request without a cookie creates a session.  The defence has two
+parts (docs/OPERATIONS.md, "Flood control"): a session seen once is stored
+with SESSION_FRESH_TTL_S, and the primary's maxmemory with
+maxmemory-policy volatile-ttl (redis/primary.conf) evicts the keys closest
+to expiry first, i.e. those one-visit sessions, before any returning
+user's 30-day session.
+
+The whole native stack from tests/lib/stack.py, with the shipped Redis
+config; only maxmemory is lowered at run time (CONFIG SET) so that wrk
+can overrun it within seconds.  Ports 20900-20912.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+
+from tap import Suite, Skip  # noqa: E402
+from stack import Stack, APP_BIN  # noqa: E402
+
+BASE = 20900
+# Room for about 15,000 sessions (~400 bytes each) above what Redis holds
+# before the flood; the replication backlog (repl-backlog-size, 16 MB in
+# redis/primary.conf) counts against maxmemory too and fills as writes
+# go by, so it is added: with maxmemory below backlog + data, Redis evicts
+# every key and still answers OOM (seen while writing this test).
+DATA_ROOM = 6 * 1024 * 1024
+FRESH_TTL_S = 600
+RETURNING = 5
+t = Suite()
+
+
+def setup():
+    if not os.access(APP_BIN, os.X_OK):
+        raise Skip(f"{APP_BIN} not built (make -C fcgi-app)")
+    if shutil.which("wrk") is None:
+        raise Skip("wrk not installed (Debian package wrk)")
+    s = Stack(base_port=BASE, collector=False,
+              app_env={"SESSION_FRESH_TTL_S": str(FRESH_TTL_S)}).__enter__()
+    return {"s": s, "cookies": []}
+
+
+def teardown(ctx):
+    if ctx is not None:
+        ctx["s"].close()
+
+
+def info(s, section):
+    raw = s.redis_cli("primary", "INFO", section)
+    out = {}
+    for line in raw.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k] = v.strip()
+    return out
+
+
+def scan(s, limit=None):
+    """Session keys on the primary (SCAN, at most limit of them)."""
+    keys, cursor = [], "0"
+    while True:
+        reply = s.redis_cli("primary", "SCAN", cursor, "MATCH", "sess:*",
+                            "COUNT", "1000")
+        cursor, batch = reply
+        keys += batch
+        if cursor == "0" or (limit and len(keys) >= limit):
+            return keys[:limit] if limit else keys
+
+
+def cookie_of(hdrs):
+    for k, v in hdrs:
+        if k.lower() == "set-cookie" and v.startswith("connect.sid="):
+            return v.split(";", 1)[0]
+    raise AssertionError("no connect.sid in %r" % (hdrs,))
+
+
+def views(s, cookie):
+    st, _, body = s.get("/session", headers={"Cookie": cookie})
+    assert st == 200, f"/session: {st} {body[:200]!r}"
+    m = re.search(rb'"views":(\d+)', body)
+    assert m, body
+    return int(m.group(1))
+
+
+@t.case
+def policy_is_volatile_ttl(ctx):
+    s = ctx["s"]
+    got = s.redis_cli("primary", "CONFIG", "GET", "maxmemory-policy")
+    assert got == ["maxmemory-policy", "volatile-ttl"], got
+    used = int(info(s, "memory")["used_memory"])
+    backlog = int(s.redis_cli("primary", "CONFIG", "GET",
+                              "repl-backlog-size")[1])
+    ctx["maxmemory"] = used + backlog + DATA_ROOM
+    assert s.redis_cli("primary", "CONFIG", "SET", "maxmemory",
+                       str(ctx["maxmemory"])) == "OK"
+
+
+@t.case
+def returning_users_get_long_ttl(ctx):
+    s = ctx["s"]
+    for _ in range(RETURNING):
+        st, hdrs, _ = s.get("/")
+        assert st == 200
+        c = cookie_of(hdrs)
+        st, _, _ = s.get("/", headers={"Cookie": c})
+        assert st == 200
+        ctx["cookies"].append(c)
+        assert views(s, c) == 2
+    keys = scan(s)
+    long_ttl = [k for k in keys
+                if int(s.redis_cli("primary", "TTL", k)) > FRESH_TTL_S]
+    assert len(long_ttl) == RETURNING, (len(long_ttl), len(keys))
+
+
+@t.case
+def flood_stays_within_maxmemory(ctx):
+    s = ctx["s"]
+    before = int(info(s, "stats").get("evicted_keys", "0"))
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", "-d8s", "--timeout", "2s", s.url("/")],
+        capture_output=True, text=True, timeout=60).stdout
+    print(out, file=sys.stderr)
+    m = re.search(r"(\d+) requests in", out)
+    assert m, out
+    sent = int(m.group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert non2xx is None, f"errors during the flood: {non2xx.group(0)}"
+    mem = info(s, "memory")
+    used = int(mem["used_memory"])
+    maxmemory = ctx["maxmemory"]
+    evicted = int(info(s, "stats").get("evicted_keys", "0")) - before
+    dbsize = int(s.redis_cli("primary", "DBSIZE"))
+    print(f"flood: {sent} requests, {dbsize} keys left, {evicted} evicted, "
+          f"used_memory {used} (maxmemory {maxmemory})", file=sys.stderr)
+    # Redis evicts before each write that would exceed maxmemory, so
+    # used_memory stays near the limit; allow for the replication and
+    # client buffers that maxmemory does not count.
+    assert used < maxmemory * 1.2, (used, maxmemory)
+    assert evicted > 0, f"{sent} sessions fit in {DATA_ROOM} bytes?"
+    assert dbsize < sent, (dbsize, sent)
+
+
+@t.case
+def fresh_sessions_are_short_lived(ctx):
+    s = ctx["s"]
+    keys = scan(s, limit=200)
+    assert keys
+    short = 0
+    for k in keys:
+        ttl = int(s.redis_cli("primary", "TTL", k))
+        assert ttl != -1, f"{k} has no TTL"
+        if 0 <= ttl <= FRESH_TTL_S:
+            short += 1
+    assert short >= len(keys) - RETURNING, (short, len(keys))
+
+
+@t.case
+def returning_sessions_survive_the_flood(ctx):
+    s = ctx["s"]
+    for c in ctx["cookies"]:
+        assert views(s, c) == 2, c
+        st, _, _ = s.get("/", headers={"Cookie": c})
+        assert st == 200
+        assert views(s, c) == 3, c
+
+
+if __name__ == "__main__":
+    t.run(setup=setup, teardown=teardown)
