@@ -71,7 +71,8 @@ static const struct config_row config_table[] = {
       "also send events to this json_lines TCP endpoint, HOST:PORT" },
     { "tcp-buffer", "COLLECTOR_TCP_BUFFER", CONFIG_NUM, CFG(tcp_buffer),
       "8388608", 4096, 1024 * MIB,
-      "bytes queued for the TCP endpoint; oldest events dropped beyond" },
+      "bytes queued for the TCP endpoint; when full, new events are "
+      "dropped for TCP only (counted, logged)" },
     { "log-level", "COLLECTOR_LOG_LEVEL", CONFIG_STR, CFG(log_level),
       "info", 0, 0, "error, warn, info or debug (stderr)" },
 };
@@ -301,6 +302,7 @@ config_env_inputs(struct config *cfg, const char *list, char *err,
     return 0;
 }
 
+/* The row named name[0..len), or NULL. */
 static const struct config_row *
 config_find(const char *name, size_t len)
 {

@@ -17,6 +17,7 @@
 
 static volatile sig_atomic_t main_stop;
 
+/* SIGTERM/SIGINT: only set the flag the loop checks. */
 static void
 main_on_signal(int sig)
 {
@@ -24,6 +25,7 @@ main_on_signal(int sig)
     main_stop = 1;
 }
 
+/* Returns 0 on a clean stop, 1 on a runtime failure, 2 on bad config. */
 int
 main(int argc, char **argv)
 {

@@ -26,6 +26,7 @@ struct parse_cur {
     const char *end;
 };
 
+/* Append a string field; beyond PARSE_MAX_FIELDS fields are dropped. */
 static void
 parse_add(struct parse_result *r, const char *name, const char *val,
     size_t len)
@@ -40,6 +41,7 @@ parse_add(struct parse_result *r, const char *name, const char *val,
     }
 }
 
+/* Append a numeric field (its text is kept too). */
 static void
 parse_add_int(struct parse_result *r, const char *name, const char *val,
     size_t len, long long num)

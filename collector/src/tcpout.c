@@ -141,6 +141,7 @@ tcpout_dropped(const struct tcpout *t)
     return t->dropped;
 }
 
+/* Drop the connection, rewind to the cut event, schedule a retry. */
 static void
 tcpout_fail(struct tcpout *t, long long now_ms)
 {

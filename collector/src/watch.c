@@ -80,6 +80,7 @@ watch_fd(const struct watch *w)
     return w->fd;
 }
 
+/* inotify_add_watch() with an error message; errno is preserved. */
 static int
 watch_add(struct watch *w, const char *path, unsigned mask, char *err,
     size_t errlen)
@@ -135,6 +136,7 @@ watch_remove(struct watch *w, int wd)
     }
 }
 
+/* Translate an inotify mask into WATCH_* flags. */
 static unsigned
 watch_flags(unsigned mask)
 {

@@ -43,9 +43,10 @@ def built_with_asan():
 class Collector:
     """One collector process at a time, restartable; output accumulates."""
 
-    def __init__(self, tmp, args, env=None):
+    def __init__(self, tmp, args, env=None, prefix=()):
         self.tmp = tmp
         self.args = list(args)
+        self.prefix = list(prefix)
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.proc = None
@@ -60,7 +61,7 @@ class Collector:
         assert self.proc is None or self.proc.poll() is not None
         err = open(self.stderr_path, "ab")
         try:
-            self.proc = subprocess.Popen([BINARY] + self.args,
+            self.proc = subprocess.Popen(self.prefix + [BINARY] + self.args,
                                          stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE,
                                          stderr=err, env=self.env)
@@ -122,6 +123,11 @@ class Collector:
 
     def cont(self):
         self.proc.send_signal(signal.SIGCONT)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -311,8 +317,8 @@ class Sandbox:
         self.collectors = []
         self.writers = []
 
-    def collector(self, args, env=None):
-        c = Collector(self.dir, args, env)
+    def collector(self, args, env=None, prefix=()):
+        c = Collector(self.dir, args, env, prefix)
         self.collectors.append(c)
         return c
 

@@ -2,7 +2,8 @@
  *
  * Encodes lines with the fast encoder, requires the jansson reference
  * encoder to produce the same bytes, and decodes the result with jansson
- * to check the output contract: key order, timestamp format, one '\n', the truncated marker,
+ * to check the output contract: key order, timestamp format, one '\n',
+ * the truncated marker,
  * the parsed object, and valid JSON for hostile bytes.
  */
 #include <string.h>
