@@ -32,7 +32,8 @@ def need_app():
 
 
 def procs_under(path):
-    """PIDs whose command line mentions path (our run dir)."""
+    """PIDs whose command line mentions path (our run dir) or whose
+    working directory is in it (redis-server rewrites its command line)."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -40,9 +41,10 @@ def procs_under(path):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if path in cmd:
+        if path in cmd or cwd == path or cwd.startswith(path + "/"):
             found.append((int(pid), cmd))
     return found
 

@@ -26,6 +26,7 @@ Redis primary B+10, replicas B+11 and B+12.
 """
 import argparse
 import ctypes
+import functools
 import http.client
 import os
 import pwd
@@ -67,9 +68,9 @@ def ports_for(base_port):
             "primary": b + 10, "replica1": b + 11, "replica2": b + 12}
 
 
-def _child_setup():
-    """In the child before exec: own process group, die with the parent,
-    default SIGINT/SIGQUIT.  A background job of a non-interactive shell
+def _child_setup(deathsig=signal.SIGTERM):
+    """In the child before exec: own process group, get deathsig when the
+    launcher dies (even by SIGKILL), default SIGINT/SIGQUIT.  A background job of a non-interactive shell
     (`make test &`, CI steps) starts with both ignored, and a shell that
     starts with a signal ignored cannot trap it (POSIX, "trap"): the nginx
     watcher would never see SIGQUIT."""
@@ -78,7 +79,7 @@ def _child_setup():
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, int(deathsig))
     except OSError:
         pass
 
@@ -176,8 +177,10 @@ class Proc:
     """One started component: its Popen, output file and main log."""
 
     def __init__(self, name, argv, env, out_path, log_path=None, cwd=None,
-                 stdout_inherit=False, stdout_path=None):
+                 stdout_inherit=False, stdout_path=None,
+                 deathsig=signal.SIGTERM):
         self.name = name
+        self.deathsig = deathsig
         self.stdout_path = stdout_path
         self.argv = argv
         self.env = env
@@ -195,7 +198,8 @@ class Proc:
                 self.argv, env=self.env, cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=None if self.stdout_inherit else sout,
-                stderr=out, preexec_fn=_child_setup)
+                stderr=out,
+                preexec_fn=functools.partial(_child_setup, self.deathsig))
         finally:
             out.close()
             if sout is not out:
@@ -447,12 +451,13 @@ class Stack:
     # --- components -------------------------------------------------------
 
     def _spawn(self, name, argv, env=None, log_path=None, inherit=False,
-               stdout_path=None):
+               stdout_path=None, deathsig=signal.SIGTERM):
         out = os.path.join(self.dirs["out"], f"{name}.out")
         full_env = dict(os.environ)
         full_env.update(env or {})
         p = Proc(name, argv, full_env, out, log_path, cwd=self.run_dir,
-                 stdout_inherit=inherit, stdout_path=stdout_path)
+                 stdout_inherit=inherit, stdout_path=stdout_path,
+                 deathsig=deathsig)
         self.procs[name] = p
         p.start()
         return p
@@ -556,8 +561,12 @@ class Stack:
         nodes = ["primary"] + [f"replica{i}"
                                for i in range(1, self.replicas + 1)]
         for node in nodes:
+            # SIGKILL when the launcher dies: on SIGTERM Redis saves
+            # first and refuses to exit when it cannot (run dir already
+            # removed), which would leave it running.  Nginx and the pool
+            # get SIGTERM, which they pass on to their own workers.
             self._spawn(node, self._redis_argv(node),
-                        log_path=self.logs[node])
+                        log_path=self.logs[node], deathsig=signal.SIGKILL)
         for node in nodes:
             self._wait_ready(node)
 
