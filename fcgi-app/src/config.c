@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "sign.h"
+#include "store.h"
 
 #define CONFIG_FILE_MAX 4096   /* longest secret file we read */
 
@@ -62,6 +63,29 @@ static const struct config_row config_table[] = {
       1, 60000,
       "Budget for all Redis work of one request, in ms; past it the "
       "request gets 503" },
+    { "REDIS_SENTINELS", CT_STR, F(redis_sentinels), "", "(unset)", 0, 0,
+      "Sentinels as `host:port host:port ...`; when set, the primary is "
+      "asked of them (and confirmed with ROLE) on every connect, and "
+      "REDIS_HOST/REDIS_PORT are not used" },
+    { "REDIS_MASTER_NAME", CT_STR, F(redis_master_name), "sessions",
+      "sessions", 0, 0,
+      "Name the Sentinels know the primary by (redis/sentinel.conf)" },
+    { "REDIS_SENTINEL_USERNAME", CT_STR, F(redis_sentinel_username), "",
+      "(REDIS_USERNAME)", 0, 0,
+      "ACL user for the Sentinels; unset: REDIS_USERNAME" },
+    { "REDIS_SENTINEL_PASSWORD", CT_SECRET, F(redis_sentinel_password), "",
+      "(REDIS_PASSWORD)", 0, 0,
+      "Password for the Sentinels (or REDIS_SENTINEL_PASSWORD_FILE); "
+      "unset: REDIS_PASSWORD" },
+    { "REDIS_WAIT_REPLICAS", CT_INT, F(redis_wait_replicas), "0", "0", 0,
+      16,
+      "After each session write, WAIT for this many replicas (0: off); "
+      "if fewer acknowledge in time the write stands and the request "
+      "still succeeds" },
+    { "REDIS_WAIT_TIMEOUT_MS", CT_INT, F(redis_wait_timeout_ms), "50", "50",
+      1, 60000,
+      "Longest WAIT, in ms; at most REDIS_TIMEOUT_MS - 120 (and cut to "
+      "what is left of the budget)" },
     { "SESSION_SECRET", CT_SECRET, F(session_secret), "", "(required)",
       0, 0,
       "HMAC secret signing session cookies (or SESSION_SECRET_FILE); "
@@ -361,6 +385,44 @@ done:
     return rc;
 }
 
+/* Checks of the Sentinel and WAIT settings.  Returns 0 or -1 with err
+ * filled. */
+static int
+config_check_redis(const struct config *cfg, char *err, size_t errlen)
+{
+    struct store_addr  addrs[STORE_SENTINELS_MAX];
+    char               why[160];
+
+    if (*cfg->redis_sentinels != '\0') {
+        if (store_parse_addrs(cfg->redis_sentinels, addrs,
+                              STORE_SENTINELS_MAX, why, sizeof(why)) < 0)
+        {
+            config_err(err, errlen, "REDIS_SENTINELS=\"%s\": %s",
+                       cfg->redis_sentinels, why);
+            return -1;
+        }
+        if (*cfg->redis_master_name == '\0'
+            || strchr(cfg->redis_master_name, ' ') != NULL)
+        {
+            config_err(err, errlen, "REDIS_MASTER_NAME=\"%s\": empty or "
+                       "contains a space", cfg->redis_master_name);
+            return -1;
+        }
+    }
+    if (cfg->redis_wait_replicas > 0
+        && cfg->redis_wait_timeout_ms + STORE_WAIT_SLACK_MS
+           > cfg->redis_timeout_ms)
+    {
+        config_err(err, errlen, "REDIS_WAIT_TIMEOUT_MS=%lld: must be at "
+                   "most REDIS_TIMEOUT_MS=%lld - %d when REDIS_WAIT_REPLICAS "
+                   "is set (room for Redis to answer a timed-out WAIT)",
+                   cfg->redis_wait_timeout_ms, cfg->redis_timeout_ms,
+                   STORE_WAIT_SLACK_MS);
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks that span settings.  Returns 0 or -1 with err filled. */
 static int
 config_check(struct config *cfg, char *err, size_t errlen)
@@ -394,6 +456,9 @@ config_check(struct config *cfg, char *err, size_t errlen)
     }
     if (*cfg->redis_host == '\0') {
         config_err(err, errlen, "REDIS_HOST: empty");
+        return -1;
+    }
+    if (config_check_redis(cfg, err, errlen) != 0) {
         return -1;
     }
     if (*cfg->app_listen == '\0') {

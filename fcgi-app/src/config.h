@@ -24,6 +24,12 @@ struct config {
     char      *redis_password;
     long long  redis_connect_timeout_ms;
     long long  redis_timeout_ms;
+    char      *redis_sentinels;        /* "" unless Sentinel is used */
+    char      *redis_master_name;
+    char      *redis_sentinel_username;
+    char      *redis_sentinel_password;
+    long long  redis_wait_replicas;
+    long long  redis_wait_timeout_ms;
 
     char      *session_secret;
     char      *session_secret_previous;

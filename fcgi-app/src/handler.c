@@ -14,7 +14,10 @@
  * beyond that is Redis's job (maxmemory + volatile-ttl in redis/, which
  * evicts the shortest-lived keys, i.e. one-visit sessions, first).  When
  * Redis is down, slow or in backoff the answer is 503 JSON with
- * Retry-After: 1 within REDIS_TIMEOUT_MS (store.c's per-request budget).
+ * Retry-After: 1 within REDIS_TIMEOUT_MS (store.c's per-request budget);
+ * the same while Sentinel names no usable primary.  With
+ * REDIS_WAIT_REPLICAS, a write that replicas did not acknowledge in time
+ * still answers normally (it stands on the primary) and is logged.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,6 +43,8 @@ struct handler {
     long                 pid;
     unsigned long        seen_errors;
     unsigned long        seen_reconnects;
+    unsigned long        seen_wait_short;
+    time_t               wait_logged;     /* last WAIT warning, s */
 
     /* per request, reset each time */
     struct buf           body;
@@ -73,8 +78,14 @@ handler_create(const struct config *cfg, char *err, size_t errlen)
     sc.db = (int) cfg->redis_db;
     sc.username = cfg->redis_username;
     sc.password = cfg->redis_password;
+    sc.sentinels = cfg->redis_sentinels;
+    sc.master_name = cfg->redis_master_name;
+    sc.sentinel_username = cfg->redis_sentinel_username;
+    sc.sentinel_password = cfg->redis_sentinel_password;
     sc.connect_timeout_ms = (int) cfg->redis_connect_timeout_ms;
     sc.timeout_ms = (int) cfg->redis_timeout_ms;
+    sc.wait_replicas = (int) cfg->redis_wait_replicas;
+    sc.wait_timeout_ms = (int) cfg->redis_wait_timeout_ms;
     h->store = store_create(&sc);
     if (h->store == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -411,12 +422,29 @@ handler_send(struct handler *h, struct fcgi_request *req, int head)
     return sent;
 }
 
-/* Fold the store's error/reconnect counters into the shared metrics. */
+/* Fold the store's error/reconnect counters into the shared metrics, and
+ * warn (at most once a second per thread) when writes went without the
+ * replica acknowledgements REDIS_WAIT_REPLICAS asks for. */
 static void
 handler_store_metrics(struct handler *h)
 {
     unsigned long e = store_errors(h->store);
     unsigned long r = store_reconnects(h->store);
+    unsigned long w = store_wait_short(h->store);
+    time_t        now;
+
+    if (w > h->seen_wait_short) {
+        now = time(NULL);
+        if (now != h->wait_logged) {
+            LOG_WARN("handler: WAIT: %lu write(s) not acknowledged by %lld "
+                     "replica(s) within %lld ms (%lu in all); they stand on "
+                     "the primary only", w - h->seen_wait_short,
+                     h->cfg->redis_wait_replicas,
+                     h->cfg->redis_wait_timeout_ms, w);
+            h->wait_logged = now;
+            h->seen_wait_short = w;
+        }
+    }
 
     for (; h->seen_errors < e; h->seen_errors++) {
         metrics_redis_error();

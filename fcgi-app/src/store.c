@@ -1,17 +1,29 @@
 /* store.c -- the session store: one Redis connection per thread
  *
- * The only file that includes hiredis (0.14.1, blocking API).  Rules it
- * follows (hiredis README, "Using replies" and "Errors"): a NULL reply or
- * c->err means the context is unusable, so it is freed and the next
- * command reconnects; every connection gets redisConnectWithTimeout() and
- * then redisSetTimeout() again, because the connect timeout does not bound
- * later reads.  The timeout before each command is what is left of the
- * request's budget (store_begin), so connect + AUTH + SELECT + GET + SET
+ * The only file that includes hiredis (0.14.1, blocking API), Sentinel
+ * included.  Rules it follows (hiredis README, "Using replies" and
+ * "Errors"): a NULL reply or c->err means the context is unusable, so it is
+ * freed and the next command reconnects; every connection gets
+ * redisConnectWithTimeout() and then redisSetTimeout() again, because the
+ * connect timeout does not bound later reads.  The timeout before each
+ * command is what is left of the request's budget (store_begin), so
+ * (Sentinel lookup +) connect + AUTH + ROLE + SELECT + GET + SET + WAIT
  * together never exceed REDIS_TIMEOUT_MS.  After a failure the store waits
  * (100 ms doubling to 1 s) before trying again and fails fast meanwhile,
  * so a dead Redis is not hammered by every request.  SIGPIPE must be
  * ignored by the process (main.c does it): a write to a closed connection
  * then returns EPIPE and is handled like any other error.
+ *
+ * With sentinels configured, every connect first finds the primary as
+ * docs/REDIS.md ("The app's contract with Sentinel") and the Sentinel
+ * client guidelines (redis.io/docs/reference/sentinel-clients/) say: ask
+ * the sentinels in turn, starting with the one that answered last,
+ * `SENTINEL get-master-addr-by-name <name>`; connect there and confirm
+ * with ROLE that the node is a master.  The address is never cached across
+ * errors: any connection error, and a READONLY, LOADING or MASTERDOWN
+ * reply (a demoted or not yet usable node), drops the connection, so the
+ * next attempt (after the backoff) asks Sentinel again.  Host names are
+ * resolved by getaddrinfo() inside hiredis, which the budget cannot bound.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +41,11 @@
 struct store {
     struct store_config  cfg;
     redisContext        *c;
+    struct store_addr    sentinels[STORE_SENTINELS_MAX];
+    size_t               nsentinels;     /* 0: fixed cfg.host/port */
+    size_t               next_sentinel;  /* asked first next time */
+    struct store_addr    primary;        /* Sentinel's last answer */
+    unsigned long        wait_short;
     int64_t              deadline_ms;    /* monotonic; end of the budget */
     int64_t              retry_at_ms;    /* no connect before this */
     int                  backoff_ms;
@@ -62,24 +79,12 @@ store_tv(int64_t ms)
     return tv;
 }
 
-/* Where the Redis primary is.  Today the configured host and port; the
- * one place a later Sentinel lookup (SENTINEL get-master-addr-by-name)
- * plugs in.  Returns 0, or -1 with err filled. */
-static int
-store_resolve(struct store *s, const char **host, int *port, char *err,
-              size_t errlen)
-{
-    (void) err;
-    (void) errlen;
-    *host = s->cfg.host;
-    *port = s->cfg.port;
-    return 0;
-}
-
 struct store *
 store_create(const struct store_config *cfg)
 {
     struct store *s;
+    char          err[128];
+    int           n;
 
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -87,6 +92,15 @@ store_create(const struct store_config *cfg)
     }
     s->cfg = *cfg;
     s->backoff_ms = STORE_BACKOFF_MIN_MS;
+    if (cfg->sentinels != NULL && *cfg->sentinels != '\0') {
+        n = store_parse_addrs(cfg->sentinels, s->sentinels,
+                              STORE_SENTINELS_MAX, err, sizeof(err));
+        if (n < 0) {
+            free(s);
+            return NULL;
+        }
+        s->nsentinels = (size_t) n;
+    }
     return s;
 }
 
@@ -120,6 +134,12 @@ store_reconnects(const struct store *s)
     return s->reconnects;
 }
 
+unsigned long
+store_wait_short(const struct store *s)
+{
+    return s->wait_short;
+}
+
 /* The context is dead or the server refused us: drop it and back off. */
 static void
 store_fail(struct store *s)
@@ -151,12 +171,13 @@ store_left(struct store *s, char *err, size_t errlen)
     return left;
 }
 
-/* Send argv on s->c within the budget.  Returns the reply (caller frees)
- * or NULL with err filled; a NULL return has already called store_fail()
- * when the context died. */
+/* Send argv on c with what is left of the budget as its timeout.
+ * Returns the reply (caller frees), or NULL with err filled: with c->err
+ * set when c is dead, with c->err clear when the budget was spent before
+ * anything was sent.  Does not touch s->c. */
 static redisReply *
-store_raw(struct store *s, int argc, const char **argv, const size_t *lens,
-          char *err, size_t errlen)
+store_call(struct store *s, redisContext *c, int argc, const char **argv,
+           const size_t *lens, char *err, size_t errlen)
 {
     redisReply *r;
     int64_t     left;
@@ -165,23 +186,174 @@ store_raw(struct store *s, int argc, const char **argv, const size_t *lens,
     if (left < 0) {
         return NULL;
     }
-    if (redisSetTimeout(s->c, store_tv(left)) != REDIS_OK) {
+    if (redisSetTimeout(c, store_tv(left)) != REDIS_OK) {
         snprintf(err, errlen, "redis: setting timeout failed: %s",
-                 s->c->errstr);
-        store_fail(s);
+                 c->errstr);
+        if (c->err == 0) {
+            c->err = REDIS_ERR_OTHER;   /* so callers see it dead */
+        }
         return NULL;
     }
-    r = redisCommandArgv(s->c, argc, argv, lens);
-    if (r == NULL || s->c->err) {
+    r = redisCommandArgv(c, argc, argv, lens);
+    if (r == NULL || c->err) {
         snprintf(err, errlen, "redis: %s: %s", argv[0],
-                 s->c->errstr[0] ? s->c->errstr : "no reply");
+                 c->errstr[0] ? c->errstr : "no reply");
         if (r != NULL) {
             freeReplyObject(r);
         }
-        store_fail(s);
+        if (c->err == 0) {
+            c->err = REDIS_ERR_OTHER;
+        }
         return NULL;
     }
     return r;
+}
+
+/* Send argv on s->c within the budget.  Returns the reply (caller frees)
+ * or NULL with err filled; a NULL return has already called store_fail()
+ * when the context died. */
+static redisReply *
+store_raw(struct store *s, int argc, const char **argv, const size_t *lens,
+          char *err, size_t errlen)
+{
+    redisReply *r;
+
+    r = store_call(s, s->c, argc, argv, lens, err, errlen);
+    if (r == NULL && s->c->err) {
+        store_fail(s);
+    }
+    return r;
+}
+
+/* 1 if r is an error reply that means this node cannot serve us as the
+ * primary (demoted: READONLY; still loading its data: LOADING; a replica
+ * cut off from its primary: MASTERDOWN), else 0.  The connection must then
+ * be dropped and the primary found again, like after a connection error.
+ * Can't fail. */
+static int
+store_reply_fatal(const redisReply *r)
+{
+    static const char *codes[] = { "READONLY", "LOADING", "MASTERDOWN" };
+    size_t             i, n;
+
+    if (r->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        n = strlen(codes[i]);
+        if ((size_t) r->len >= n && memcmp(r->str, codes[i], n) == 0
+            && ((size_t) r->len == n || r->str[n] == ' '))
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Parse a whole decimal port 1..65535 from (p, len).  Returns it, or -1.
+ * Can't fail otherwise. */
+static int
+store_parse_port(const char *p, size_t len)
+{
+    long   v = 0;
+    size_t i;
+
+    if (len == 0 || len > 5) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (p[i] - '0');
+    }
+    return v >= 1 && v <= 65535 ? (int) v : -1;
+}
+
+/* Parse one "host:port" or "[v6]:port" token (p, len) into a.  Returns 0,
+ * or -1 with err filled. */
+static int
+store_parse_addr(const char *p, size_t len, struct store_addr *a, char *err,
+                 size_t errlen)
+{
+    const char *colon, *host;
+    size_t      hostlen;
+    int         shown = len > 64 ? 64 : (int) len;   /* echoed in err */
+
+    colon = NULL;
+    for (hostlen = len; hostlen > 0; hostlen--) {
+        if (p[hostlen - 1] == ':') {
+            colon = p + hostlen - 1;
+            break;
+        }
+    }
+    if (colon == NULL) {
+        snprintf(err, errlen, "\"%.*s\": not host:port", shown, p);
+        return -1;
+    }
+    a->port = store_parse_port(colon + 1, (size_t) (p + len - colon - 1));
+    if (a->port < 0) {
+        snprintf(err, errlen, "\"%.*s\": port not a number in 1..65535",
+                 shown, p);
+        return -1;
+    }
+    host = p;
+    hostlen = (size_t) (colon - p);
+    if (hostlen >= 2 && host[0] == '[' && host[hostlen - 1] == ']') {
+        host++;
+        hostlen -= 2;
+    } else if (memchr(host, ':', hostlen) != NULL
+               || memchr(host, '[', hostlen) != NULL
+               || memchr(host, ']', hostlen) != NULL)
+    {
+        snprintf(err, errlen, "\"%.*s\": write an IPv6 address as "
+                 "[addr]:port", shown, p);
+        return -1;
+    }
+    if (hostlen == 0 || hostlen >= sizeof(a->host)) {
+        snprintf(err, errlen, "host empty or longer than %d in \"%.*s\"",
+                 STORE_HOST_MAX - 1, shown, p);
+        return -1;
+    }
+    memcpy(a->host, host, hostlen);
+    a->host[hostlen] = '\0';
+    return 0;
+}
+
+int
+store_parse_addrs(const char *list, struct store_addr *out, size_t max,
+                  char *err, size_t errlen)
+{
+    const char *p = list, *start;
+    size_t      n = 0;
+
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        start = p;
+        while (*p != '\0' && *p != ' ' && *p != ',' && *p != '\t') {
+            p++;
+        }
+        if (n == max) {
+            snprintf(err, errlen, "more than %zu addresses", max);
+            return -1;
+        }
+        if (store_parse_addr(start, (size_t) (p - start), &out[n], err,
+                             errlen) != 0)
+        {
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "no host:port in the list");
+        return -1;
+    }
+    return (int) n;
 }
 
 /* Run a handshake command that must answer +OK.  0 or -1 (store_fail). */
@@ -214,15 +386,221 @@ store_handshake(struct store *s, int argc, const char **argv, char *err,
     return 0;
 }
 
-/* Make sure s->c is a live, authenticated connection.  0, or -1 with err
- * filled (in backoff, connect failed, AUTH or SELECT refused). */
+/* Fill argv with AUTH [user] password.  Returns argc: 0 when password is
+ * unset (no AUTH), else 2 or 3.  Can't fail. */
+static int
+store_auth_argv(const char *user, const char *password, const char **argv)
+{
+    if (password == NULL || *password == '\0') {
+        return 0;
+    }
+    argv[0] = "AUTH";
+    if (user != NULL && *user != '\0') {
+        argv[1] = user;
+        argv[2] = password;
+        return 3;
+    }
+    argv[1] = password;
+    return 2;
+}
+
+/* Ask the sentinel sa where the primary is, within the budget; store the
+ * answer in s->primary.  Returns 0, or -1 with err filled (unreachable,
+ * refused AUTH, does not know the master, malformed answer). */
+static int
+store_ask_sentinel(struct store *s, const struct store_addr *sa, char *err,
+                   size_t errlen)
+{
+    const char   *argv[3];
+    size_t        lens[3];
+    const char   *user, *pass;
+    redisContext *c = NULL;
+    redisReply   *r = NULL;
+    int64_t       left;
+    int           argc, i;
+
+    left = store_left(s, err, errlen);
+    if (left < 0) {
+        goto error;
+    }
+    if (left > s->cfg.connect_timeout_ms) {
+        left = s->cfg.connect_timeout_ms;
+    }
+    c = redisConnectWithTimeout(sa->host, sa->port, store_tv(left));
+    if (c == NULL || c->err) {
+        snprintf(err, errlen, "redis: sentinel connect(%s:%d): %s", sa->host,
+                 sa->port, c ? c->errstr : "out of memory");
+        goto error;
+    }
+    user = s->cfg.sentinel_username;
+    if (user == NULL || *user == '\0') {
+        user = s->cfg.username;
+    }
+    pass = s->cfg.sentinel_password;
+    if (pass == NULL || *pass == '\0') {
+        pass = s->cfg.password;
+    }
+    argc = store_auth_argv(user, pass, argv);
+    if (argc > 0) {
+        for (i = 0; i < argc; i++) {
+            lens[i] = strlen(argv[i]);
+        }
+        r = store_call(s, c, argc, argv, lens, err, errlen);
+        if (r == NULL) {
+            goto error;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis: sentinel %s:%d: AUTH failed: %.*s",
+                     sa->host, sa->port, (int) r->len, r->str);
+            goto error;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    argv[0] = "SENTINEL";
+    argv[1] = "get-master-addr-by-name";
+    argv[2] = s->cfg.master_name;
+    for (i = 0; i < 3; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+    r = store_call(s, c, 3, argv, lens, err, errlen);
+    if (r == NULL) {
+        goto error;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: sentinel %s:%d: %.*s", sa->host,
+                 sa->port, (int) r->len, r->str);
+        goto error;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        snprintf(err, errlen, "redis: sentinel %s:%d does not know master "
+                 "\"%s\"", sa->host, sa->port, s->cfg.master_name);
+        goto error;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || r->element[1]->type != REDIS_REPLY_STRING
+        || r->element[0]->len < 1 || r->element[0]->len >= STORE_HOST_MAX
+        || memchr(r->element[0]->str, '\0', r->element[0]->len) != NULL)
+    {
+        snprintf(err, errlen, "redis: sentinel %s:%d: unexpected answer to "
+                 "get-master-addr-by-name", sa->host, sa->port);
+        goto error;
+    }
+    s->primary.port = store_parse_port(r->element[1]->str,
+                                       r->element[1]->len);
+    if (s->primary.port < 0) {
+        snprintf(err, errlen, "redis: sentinel %s:%d: bad port \"%.*s\"",
+                 sa->host, sa->port, (int) r->element[1]->len,
+                 r->element[1]->str);
+        goto error;
+    }
+    memcpy(s->primary.host, r->element[0]->str, r->element[0]->len);
+    s->primary.host[r->element[0]->len] = '\0';
+    freeReplyObject(r);
+    redisFree(c);
+    return 0;
+
+error:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    if (c != NULL) {
+        redisFree(c);
+    }
+    return -1;
+}
+
+/* Where the Redis primary is: the configured host and port, or what the
+ * first sentinel that answers says (asked in turn, starting with the one
+ * that answered last time).  Returns 0, or -1 with err filled (no
+ * sentinel answered within the budget). */
+static int
+store_resolve(struct store *s, const char **host, int *port, char *err,
+              size_t errlen)
+{
+    char    last[192] = "";
+    size_t  i, k;
+
+    if (s->nsentinels == 0) {
+        *host = s->cfg.host;
+        *port = s->cfg.port;
+        return 0;
+    }
+    for (i = 0; i < s->nsentinels; i++) {
+        k = (s->next_sentinel + i) % s->nsentinels;
+        if (store_ask_sentinel(s, &s->sentinels[k], last, sizeof(last))
+            == 0)
+        {
+            s->next_sentinel = k;
+            *host = s->primary.host;
+            *port = s->primary.port;
+            return 0;
+        }
+        if (s->deadline_ms - store_now_ms() <= 0) {
+            i++;
+            break;
+        }
+    }
+    /* Next time start with the sentinel after the one we started with. */
+    s->next_sentinel = (s->next_sentinel + 1) % s->nsentinels;
+    snprintf(err, errlen, "redis: no primary for \"%s\" from %zu of %zu "
+             "sentinels asked; last: %s", s->cfg.master_name, i,
+             s->nsentinels, last);
+    return -1;
+}
+
+/* With Sentinel: confirm that s->c (host:port) is a master (ROLE).  A
+ * stale answer during a failover names a replica: then drop it, so the
+ * next attempt asks the next sentinel.  0, or -1 (store_fail done). */
+static int
+store_check_role(struct store *s, const char *host, int port, char *err,
+                 size_t errlen)
+{
+    const char *argv[1] = { "ROLE" };
+    size_t      lens[1] = { 4 };
+    redisReply *r;
+    int         ok;
+
+    r = store_raw(s, 1, argv, lens, err, errlen);
+    if (r == NULL) {
+        if (s->c != NULL) {   /* budget spent before sending */
+            store_fail(s);
+        }
+        return -1;
+    }
+    ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 1
+         && r->element[0]->type == REDIS_REPLY_STRING;
+    if (!ok) {
+        snprintf(err, errlen, "redis: %s:%d: unexpected ROLE reply%s%.*s",
+                 host, port, r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? (int) r->len : 0,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+    } else if (strcmp(r->element[0]->str, "master") != 0) {
+        snprintf(err, errlen, "redis: %s:%d named by Sentinel is not the "
+                 "primary (ROLE %.*s)", host, port,
+                 (int) r->element[0]->len, r->element[0]->str);
+        ok = 0;
+    }
+    freeReplyObject(r);
+    if (!ok) {
+        store_fail(s);
+        s->next_sentinel = (s->next_sentinel + 1) % s->nsentinels;
+        return -1;
+    }
+    return 0;
+}
+
+/* Make sure s->c is a live, authenticated connection to the primary.  0,
+ * or -1 with err filled (in backoff, no sentinel answered, connect failed,
+ * AUTH or SELECT refused, not a master). */
 static int
 store_connect(struct store *s, char *err, size_t errlen)
 {
     const char *argv[3];
     const char *host;
     char        db[16];
-    int         port;
+    int         port, argc;
     int64_t     left, now;
 
     if (s->c != NULL) {
@@ -234,16 +612,20 @@ store_connect(struct store *s, char *err, size_t errlen)
                  (long long) (s->retry_at_ms - now));
         return -1;
     }
-    left = store_left(s, err, errlen);
-    if (left < 0) {
+    if (store_left(s, err, errlen) < 0) {
         return -1;
-    }
-    if (left > s->cfg.connect_timeout_ms) {
-        left = s->cfg.connect_timeout_ms;
     }
     if (store_resolve(s, &host, &port, err, errlen) != 0) {
         store_fail(s);
         return -1;
+    }
+    left = store_left(s, err, errlen);
+    if (left < 0) {
+        store_fail(s);
+        return -1;
+    }
+    if (left > s->cfg.connect_timeout_ms) {
+        left = s->cfg.connect_timeout_ms;
     }
     s->c = redisConnectWithTimeout(host, port, store_tv(left));
     if (s->c == NULL || s->c->err) {
@@ -252,20 +634,14 @@ store_connect(struct store *s, char *err, size_t errlen)
         store_fail(s);
         return -1;
     }
-    if (s->cfg.password != NULL && *s->cfg.password != '\0') {
-        argv[0] = "AUTH";
-        if (s->cfg.username != NULL && *s->cfg.username != '\0') {
-            argv[1] = s->cfg.username;
-            argv[2] = s->cfg.password;
-            if (store_handshake(s, 3, argv, err, errlen) != 0) {
-                return -1;
-            }
-        } else {
-            argv[1] = s->cfg.password;
-            if (store_handshake(s, 2, argv, err, errlen) != 0) {
-                return -1;
-            }
-        }
+    argc = store_auth_argv(s->cfg.username, s->cfg.password, argv);
+    if (argc > 0 && store_handshake(s, argc, argv, err, errlen) != 0) {
+        return -1;
+    }
+    if (s->nsentinels > 0
+        && store_check_role(s, host, port, err, errlen) != 0)
+    {
+        return -1;
     }
     if (s->cfg.db != 0) {
         snprintf(db, sizeof(db), "%d", s->cfg.db);
@@ -282,6 +658,21 @@ store_connect(struct store *s, char *err, size_t errlen)
     s->connected_once = 1;
     s->backoff_ms = STORE_BACKOFF_MIN_MS;
     return 0;
+}
+
+/* An error reply r to command name: fill err, count it, and if it means
+ * the node is not (or no longer) a usable primary, drop the connection so
+ * the next attempt finds the primary again.  Can't fail. */
+static void
+store_reply_error(struct store *s, const char *name, const redisReply *r,
+                  char *err, size_t errlen)
+{
+    snprintf(err, errlen, "redis: %s: %.*s", name, (int) r->len, r->str);
+    if (store_reply_fatal(r)) {
+        store_fail(s);      /* counts the error too */
+    } else {
+        s->errors++;
+    }
 }
 
 int
@@ -312,8 +703,7 @@ store_get(struct store *s, const char *key, size_t keylen, struct buf *out,
         }
         break;
     case REDIS_REPLY_ERROR:
-        snprintf(err, errlen, "redis: GET: %.*s", (int) r->len, r->str);
-        s->errors++;
+        store_reply_error(s, "GET", r, err, errlen);
         rc = STORE_ERR;
         break;
     default:
@@ -322,6 +712,58 @@ store_get(struct store *s, const char *key, size_t keylen, struct buf *out,
         s->errors++;
         rc = STORE_ERR;
         break;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* After a successful SET: WAIT for cfg.wait_replicas replicas, for at
+ * most cfg.wait_timeout_ms and never past the budget (minus
+ * STORE_WAIT_SLACK_MS for a late reply; WAIT 0 would block forever, so it
+ * is never sent).  Fewer
+ * acknowledgements, or no time left to wait, count in s->wait_short and
+ * are still STORE_OK: the write stands on the primary either way.
+ * STORE_ERR (err filled) only when the connection failed or WAIT was
+ * refused. */
+static int
+store_wait(struct store *s, char *err, size_t errlen)
+{
+    const char *argv[3];
+    size_t      lens[3];
+    char        nrep[16], ms[32];
+    redisReply *r;
+    int64_t     wait_ms;
+    int         rc = STORE_OK;
+
+    wait_ms = s->deadline_ms - store_now_ms() - STORE_WAIT_SLACK_MS;
+    if (wait_ms > s->cfg.wait_timeout_ms) {
+        wait_ms = s->cfg.wait_timeout_ms;
+    }
+    if (wait_ms < 1) {
+        s->wait_short++;
+        return STORE_OK;
+    }
+    snprintf(nrep, sizeof(nrep), "%d", s->cfg.wait_replicas);
+    snprintf(ms, sizeof(ms), "%lld", (long long) wait_ms);
+    argv[0] = "WAIT";  lens[0] = 4;
+    argv[1] = nrep;    lens[1] = strlen(nrep);
+    argv[2] = ms;      lens[2] = strlen(ms);
+    r = store_raw(s, 3, argv, lens, err, errlen);
+    if (r == NULL) {
+        return STORE_ERR;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+        if (r->integer < s->cfg.wait_replicas) {
+            s->wait_short++;
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        store_reply_error(s, "WAIT", r, err, errlen);
+        rc = STORE_ERR;
+    } else {
+        snprintf(err, errlen, "redis: WAIT: unexpected reply type %d",
+                 r->type);
+        s->errors++;
+        rc = STORE_ERR;
     }
     freeReplyObject(r);
     return rc;
@@ -354,10 +796,12 @@ store_set(struct store *s, const char *key, size_t keylen, const char *val,
         return STORE_ERR;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis: SET: %.*s", (int) r->len, r->str);
-        s->errors++;
+        store_reply_error(s, "SET", r, err, errlen);
         rc = STORE_ERR;
     }
     freeReplyObject(r);
+    if (rc == STORE_OK && s->cfg.wait_replicas > 0) {
+        rc = store_wait(s, err, errlen);
+    }
     return rc;
 }
