@@ -482,16 +482,16 @@ handler_serve(struct handler *h, struct fcgi_request *req)
 
     method = fcgi_request_param(req, "REQUEST_METHOD");
     uri = fcgi_request_param(req, "REQUEST_URI");
+    /* a HEAD answer has no body, even the 400 below */
+    head = method != NULL && strcmp(method, "HEAD") == 0;
     if (method == NULL || uri == NULL || *method == '\0' || *uri != '/') {
         /* libfcgi ends PARAMS at EOF too, so a truncated request arrives
          * without them: refuse it rather than guess "GET /" */
         route = ROUTE_BAD_REQUEST;
-        head = 0;
         handler_error(h, 400, "bad request");
         fcgi_request_close_after(req);
         goto send;
     }
-    head = strcmp(method, "HEAD") == 0;
     router_match(method, uri, strlen(uri), &m);
     route = (int) m.id;
 
