@@ -358,8 +358,9 @@ event_escape(const char *in, size_t len, char *out)
         if (c >= 0x80 || c == 0) {
             n = utf8_sequence(in + i, len - i);
             if (n == 0) {
-                memcpy(out + o, "\xEF\xBF\xBD", 3);
-                o += 3;
+                out[o++] = (char) 0xEF;     /* U+FFFD */
+                out[o++] = (char) 0xBF;
+                out[o++] = (char) 0xBD;
                 i++;
             } else {
                 memcpy(out + o, s + i, n);

@@ -15,7 +15,7 @@
 
 #include "outq.h"
 
-#define OUTQ_KEEP (4u * 1024 * 1024)  /* largest buffer kept when idle */
+#define OUTQ_KEEP ((size_t) 4 * 1024 * 1024)  /* largest buffer kept when idle */
 
 struct outq {
     char              *buf;

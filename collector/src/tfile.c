@@ -245,6 +245,9 @@ truncated:
 static int
 tfile_hold(struct tfile *f, const char *p, size_t len)
 {
+    if (len == 0) {
+        return 0;
+    }
     if (f->plen + len > f->pcap) {
         size_t cap = f->pcap ? f->pcap : 256;
         char *np;
