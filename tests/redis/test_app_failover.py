@@ -3,7 +3,8 @@
 
 Real redis-server and redis-sentinel processes started by
 redis/entrypoint.sh on 127.0.0.1 (data nodes 21800-21802, sentinels
-21810-21812) and two real fcgi-app processes: "a" on 127.0.0.1:21820 with
+21810-21812) and two real fcgi-app processes: "a" on 127.0.0.1:21820 (one
+thread, so one Redis connection) with
 REDIS_SENTINELS (WAIT off, the default), "b" on 127.0.0.1:21821 with
 REDIS_WAIT_REPLICAS=1.  Both log in as the ACL user `app` on the sentinels
 and the data nodes, and point REDIS_HOST/REDIS_PORT at a port where nothing
@@ -64,14 +65,14 @@ def pairs(flat):
     return dict(zip(flat[::2], flat[1::2]))
 
 
-def start_app(ctx, name, addr, extra):
+def start_app(ctx, name, addr, extra, threads=2):
     logdir = os.path.join(ctx.tier.dir, "app-log")
     os.makedirs(logdir, exist_ok=True)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "APP_LISTEN": "%s:%d" % addr,
         "APP_WORKERS": "1",
-        "APP_THREADS": "2",
+        "APP_THREADS": str(threads),
         "REDIS_HOST": HOST,
         "REDIS_PORT": str(NOWHERE),
         "REDIS_SENTINELS": sentinel_list(),
@@ -159,7 +160,10 @@ def setup():
         for sp in SENTINELS:
             wait_for("sentinel %d to see the whole tier" % sp,
                      lambda sp=sp: complete(sp), 20, 0.2)
-        start_app(ctx, "a", APP_A, {"REDIS_TIMEOUT_MS": str(TIMEOUT_MS_A)})
+        # One thread, so one Redis connection: the READONLY case can tell
+        # a dropped connection from one that was never opened.
+        start_app(ctx, "a", APP_A, {"REDIS_TIMEOUT_MS": str(TIMEOUT_MS_A)},
+                  threads=1)
     except BaseException:
         teardown(ctx)
         raise
@@ -243,7 +247,7 @@ def readonly_reply_makes_the_app_re_resolve(ctx):
     r, _, e = timed(APP_A, "/")
     assert r is not None and r.status == 200, (r, e)
     cookie, sid = cookie_of(r)
-    # Warm both app threads' connections to the primary.
+    # App a has one thread: its one connection to the primary is open.
     for _ in range(4):
         r, _, e = timed(APP_A, "/", cookie)
         assert r is not None and r.status == 200, (r, e)
@@ -266,12 +270,16 @@ def readonly_reply_makes_the_app_re_resolve(ctx):
             time.sleep(0.1)
         log = app_log(ctx, "a")[len(before):]
         print("# while demoted: %s" % seen[:12], flush=True)
-        # The READONLY reply dropped the connection; the next connect asked
-        # Sentinel again, went to the node it names (still BASE: the
-        # sentinels have not reacted) and refused it because ROLE says
-        # slave, instead of writing into a replica.
-        assert "READONLY" in log, "no READONLY in the app's log:\n" + log
-        assert "is not the primary (ROLE slave)" in log, \
+        # The READONLY reply dropped the connection (so exactly one
+        # READONLY: a kept connection would answer READONLY to every
+        # write); the next connect asked Sentinel again, went to the node
+        # it names (still BASE: the sentinels have not reacted) and refused
+        # it because ROLE says slave, instead of writing into a replica.
+        n = log.count("READONLY")
+        assert n == 1, "%d READONLY replies in the app's log:\n%s" % (
+            n, log[-2000:])
+        role = log.find("is not the primary (ROLE slave)")
+        assert role > log.find("READONLY"), \
             "the app did not re-resolve and check ROLE:\n" + log[-2000:]
     finally:
         tier.ask(BASE, "REPLICAOF", "NO", "ONE")
