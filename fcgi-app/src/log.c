@@ -21,6 +21,17 @@
 
 #define LOG_LINE_MAX 8192
 
+/* Most bytes (after escaping, which can quadruple a byte) each client
+ * field may take in an access line.  Their sum plus the fixed parts stays
+ * below LOG_LINE_MAX, so an over-long field is cut short and the status,
+ * byte count and closing quote always make it into the line (nginx lets a
+ * URI or header line reach 8k: large_client_header_buffers). */
+#define LOG_REMOTE_MAX   64
+#define LOG_METHOD_MAX   32
+#define LOG_URI_MAX      4096
+#define LOG_PROTO_MAX    32
+#define LOG_HEADER_MAX   1536    /* referer, user agent */
+
 int log_threshold = LOG_LEVEL_INFO;
 
 static int  log_fd = STDERR_FILENO;
@@ -176,16 +187,29 @@ log_message(int level, const char *fmt, ...)
     log_emit(line, pos);
 }
 
-/* Append a quoted field or "-" (for NULL). */
+/* Append s (NULL: "-"), escaped as in a quoted field, taking at most
+ * max bytes of line: the rest of s is dropped.  Can't fail. */
 static void
-log_field(char *line, size_t *pos, size_t cap, const char *s)
+log_part(char *line, size_t *pos, size_t cap, const char *s, size_t max)
+{
+    size_t limit = *pos + max < cap ? *pos + max : cap;
+
+    if (s == NULL) {
+        s = "-";
+    }
+    log_escape(line, pos, limit, s, strlen(s), 1);
+}
+
+/* Append a quoted field or "-" (for NULL), the value cut at max bytes. */
+static void
+log_field(char *line, size_t *pos, size_t cap, const char *s, size_t max)
 {
     if (s == NULL || *s == '\0') {
         log_escape(line, pos, cap, "\"-\"", 3, 0);
         return;
     }
     log_escape(line, pos, cap, "\"", 1, 0);
-    log_escape(line, pos, cap, s, strlen(s), 1);
+    log_part(line, pos, cap, s, max);
     log_escape(line, pos, cap, "\"", 1, 0);
 }
 
@@ -202,21 +226,18 @@ log_access(const char *remote, const char *method, const char *uri,
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    log_escape(line, &pos, cap, remote ? remote : "-",
-               strlen(remote ? remote : "-"), 1);
+    log_part(line, &pos, cap, remote, LOG_REMOTE_MAX);
     pos += strftime(line + pos, cap - pos, " - - [%d/%b/%Y:%H:%M:%S +0000] \"",
                     &tm);
-    log_escape(line, &pos, cap, method ? method : "-",
-               strlen(method ? method : "-"), 1);
+    log_part(line, &pos, cap, method, LOG_METHOD_MAX);
     log_escape(line, &pos, cap, " ", 1, 0);
-    log_escape(line, &pos, cap, uri ? uri : "-", strlen(uri ? uri : "-"), 1);
+    log_part(line, &pos, cap, uri, LOG_URI_MAX);
     log_escape(line, &pos, cap, " ", 1, 0);
-    log_escape(line, &pos, cap, proto ? proto : "-",
-               strlen(proto ? proto : "-"), 1);
+    log_part(line, &pos, cap, proto, LOG_PROTO_MAX);
     snprintf(tail, sizeof(tail), "\" %d %zu ", status, bytes);
     log_escape(line, &pos, cap, tail, strlen(tail), 0);
-    log_field(line, &pos, cap, referer);
+    log_field(line, &pos, cap, referer, LOG_HEADER_MAX);
     log_escape(line, &pos, cap, " ", 1, 0);
-    log_field(line, &pos, cap, agent);
+    log_field(line, &pos, cap, agent, LOG_HEADER_MAX);
     log_emit(line, pos);
 }

@@ -52,7 +52,8 @@ void log_message(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* One Apache combined-format access line.  Any argument may be NULL (shown
- * as "-"); '"', '\\' and control bytes in fields are escaped. */
+ * as "-"); '"', '\\' and control bytes in fields are escaped.  An
+ * over-long field is cut short, so the line always has every field. */
 void log_access(const char *remote, const char *method, const char *uri,
                 const char *proto, int status, size_t bytes,
                 const char *referer, const char *agent);

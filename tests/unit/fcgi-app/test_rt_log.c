@@ -91,6 +91,39 @@ test_open_failure_names_path(void)
                != NULL);
 }
 
+/* Fields as long as nginx lets through (8k request line and header
+ * lines) are cut, never the status, byte count or closing quote. */
+static void
+test_access_line_long_fields(void)
+{
+    static char uri[3002], referer[8001], agent[8001], text[16384];
+    char        path[300], err[256];
+    FILE       *f;
+    size_t      n = 0;
+
+    snprintf(path, sizeof(path), "%s/host2.log", test_dir);
+    memset(uri, '"', sizeof(uri) - 1);      /* each escapes to 4 bytes */
+    uri[0] = '/';
+    memset(referer, 'r', sizeof(referer) - 1);
+    memset(agent, 'a', sizeof(agent) - 1);
+    UNIT_CHECK(log_open(test_dir, "host2", LOG_LEVEL_INFO, err,
+                        sizeof(err)) == 0);
+    log_access("10.0.0.2", "GET", uri, "HTTP/1.1", 404, 21, referer, agent);
+    f = fopen(path, "r");
+    UNIT_CHECK(f != NULL);
+    if (f != NULL) {
+        n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+    UNIT_CHECK(n > 4000 && n < 8192);
+    UNIT_CHECK(strchr(text, '\n') == text + n - 1);        /* one line */
+    UNIT_CHECK(strstr(text, "\\x22 HTTP/1.1\" 404 21 \"rrr") != NULL);
+    UNIT_CHECK(strstr(text, "rrr\" \"aaa") != NULL);
+    UNIT_CHECK(n >= 5 && strcmp(text + n - 5, "aaa\"\n") == 0);
+    unlink(path);
+}
+
 int
 main(void)
 {
@@ -103,6 +136,7 @@ main(void)
     UNIT_RUN(test_message_level_and_escape);
     UNIT_RUN(test_reopen_after_rename);
     UNIT_RUN(test_open_failure_names_path);
+    UNIT_RUN(test_access_line_long_fields);
     log_close();
     unlink(test_path);
     rmdir(test_dir);
