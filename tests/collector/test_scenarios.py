@@ -302,6 +302,53 @@ def rotation_while_down():
 
 
 @t.case
+def delete_and_recreate_while_down():
+    """Delete the log while stopped and create a new one at the same name
+    (ext4 often hands out the same inode again): the saved offset must not
+    be applied to the new content; it is read from its first line."""
+    with Sandbox("downreuse") as sb:
+        d = logs(sb)
+        path = os.path.join(d, "app.log")
+        w = sb.writer(path, "reuse")
+        col = sb.collector(base_args(sb, f"app={path}")).start()
+        w.write(400)
+        assert wait_for(all_seen(col, [w]), 5)
+        col.term()
+        ino = os.stat(path).st_ino
+        os.unlink(path)
+        w.reopen()                                # O_CREAT: new file
+        w.write(50)                               # shorter than before
+        col.start()
+        w.write(50)
+        finish(col, [w])
+        check(col.output(), [w])
+        reused = os.stat(path).st_ino == ino
+        print(f"# delete_and_recreate_while_down: inode reused={reused}",
+              file=sys.stderr)
+
+
+@t.case
+def truncate_and_rewrite_while_down():
+    """Same inode, new content longer than the saved offset: the saved
+    fingerprint no longer matches, so the file is read from 0."""
+    with Sandbox("downtrunc") as sb:
+        d = logs(sb)
+        path = os.path.join(d, "app.log")
+        w = sb.writer(path, "dtr")
+        col = sb.collector(base_args(sb, f"app={path}")).start()
+        w.write(100)
+        assert wait_for(all_seen(col, [w]), 5)
+        col.term()
+        os.truncate(path, 0)
+        w.new_generation()
+        w.write(300)                              # past the saved offset
+        col.start()
+        finish(col, [w])
+        check(col.output(), [w])
+        assert "changed while stopped, from start" in col.stderr()
+
+
+@t.case
 def partial_line_across_restart():
     with Sandbox("partial") as sb:
         d = logs(sb)
