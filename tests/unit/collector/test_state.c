@@ -76,8 +76,8 @@ test_state_rejects_malformed(void)
         "collector-state 1\n1 2 3 00000000000000ff 4\n",
         "collector-state 1\n1 2 3 00000000000000fg 4 0 /p\n",
         "collector-state 1\n1 2 3 00000000000000ff 4 2 /p\n",
-        "collector-state 1\n1 2 3 00000000000000ff 18446744073709551616 0 "
-        "/p\n",
+        ("collector-state 1\n1 2 3 00000000000000ff 18446744073709551616 0 "
+         "/p\n"),
         "collector-state 1\n1 -2 3 00000000000000ff 4 0 /p\n",
         "collector-state 1\n1 2 3 00000000000000ff 4 0 /p%zz\n",
         "",
