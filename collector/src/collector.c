@@ -50,6 +50,7 @@
 struct collector_dir {
     int wd;                     /* -1: not watched (missing or polled) */
     int missing;
+    int polled_logged;          /* "polling dir=" said once */
 };
 
 struct collector {
@@ -342,8 +343,10 @@ collector_watch_dir(struct collector *c, size_t idx)
                 "%lld ms", dir, c->cfg->poll_ms);
         }
         d->missing = 1;
-    } else {
-        log_at(LOG_WARN, "%s; polling dir=%s", c->err, dir);
+    } else if (!d->polled_logged) {
+        log_at(LOG_WARN, "%s; polling dir=%s every %lld ms", c->err, dir,
+            c->cfg->poll_ms);
+        d->polled_logged = 1;
     }
     c->polled = 1;
 }

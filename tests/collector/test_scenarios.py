@@ -15,6 +15,7 @@ import random
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -567,6 +568,55 @@ def unreadable_file_picked_up_when_readable():
         check(col.output(), [w])
         assert col.stderr().count("Permission denied") == 1, \
             "unreadable file logged more than once"
+
+
+def watch_limited(limit):
+    """Command prefix running the collector in a new user namespace whose
+    inotify watch limit (/proc/sys/user/max_inotify_watches, per user
+    namespace since Linux 5.11) is `limit`; the host's limit is untouched."""
+    probe = subprocess.run(
+        ["unshare", "-Ur", "sh", "-c",
+         "echo 1 > /proc/sys/user/max_inotify_watches"],
+        capture_output=True)
+    if probe.returncode != 0:
+        raise Skip("cannot set a per-namespace inotify watch limit: "
+                   + probe.stderr.decode(errors="replace").strip())
+    return ["unshare", "-Ur", "sh", "-c",
+            f"echo {limit} > /proc/sys/user/max_inotify_watches && "
+            'exec "$0" "$@"']
+
+
+@t.case
+def inotify_watches_exhausted_falls_back_to_polling():
+    """With one watch allowed, the directory gets it and the files are
+    polled every --poll-ms; with none, the directory is polled too.  Both
+    still deliver every line once, a late file included."""
+    for limit in (1, 0):
+        with Sandbox(f"nowatch{limit}") as sb:
+            d = logs(sb)
+            w1 = sb.writer(os.path.join(d, "a.log"), f"nw{limit}a")
+            col = sb.collector(base_args(sb, f"app={d}/*.log",
+                                         extra=("--poll-ms", "100")),
+                               prefix=watch_limited(limit)).start()
+            for n in paced(500, RATE, 10):
+                w1.write(n)
+            w2 = sb.writer(os.path.join(d, "b.log"), f"nw{limit}b")
+            t0 = time.monotonic()
+            w2.write(20)
+            assert wait_for(all_seen(col, [w2]), 3), "late file missed"
+            lat = time.monotonic() - t0
+            cpu0 = col.cpu_seconds()
+            time.sleep(1)
+            idle_cpu = col.cpu_seconds() - cpu0
+            finish(col, [w1, w2])
+            check(col.output(), [w1, w2])
+            err = col.stderr()
+            assert "polling path=" in err, "file fallback not logged"
+            if limit == 0:
+                assert err.count("polling dir=") == 1, \
+                    "dir fallback not logged exactly once"
+            assert lat < 1.0, f"late file took {lat:.2f}s while polling"
+            assert idle_cpu < 0.2, f"{idle_cpu:.2f}s CPU/s while polling"
 
 
 @t.case
