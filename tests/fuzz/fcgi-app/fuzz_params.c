@@ -23,7 +23,10 @@
  * Redis down; 405 carries Allow, 503 carries Retry-After; the connection
  * stays open only when BEGIN_REQUEST asked for it, and then a second
  * request (GET /healthz) on it must be answered 200 (nothing of the first
- * request may be left behind).
+ * request may be left behind).  The app's log goes to a temporary file
+ * that is read back after each request: whole lines without control
+ * bytes, log_message() lines, then one access line carrying the status,
+ * the body bytes and its closing quote, whatever the fields held.
  *
  * Malformed FastCGI framing is NOT generated, on purpose: Debian's libfcgi
  * 2.4.2 aborts on a crafted params record whose lengths overflow int
@@ -56,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -87,8 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_NAME_MAX     63
 #define FUZZ_VALUE_MAX    4096
 #define FUZZ_BODY_MAX     4096
-#define FUZZ_WIRE_MAX     (96 * 1024)   /* well below the socket buffer */
-#define FUZZ_RESP_MAX     (1024 * 1024)
+#define FUZZ_WIRE_MAX     ((size_t) 96 * 1024)   /* < the socket buffer */
+#define FUZZ_RESP_MAX     ((size_t) 1024 * 1024)
 #define FUZZ_BODY_LIMIT   "512"         /* APP_BODY_LIMIT: 413 reachable */
 #define FUZZ_SECRET       "fuzz-params-secret-0123456789"
 
@@ -138,6 +142,7 @@ static struct handler       *fuzz_handler;
 static struct fcgi_request  *fuzz_req;
 static char                  fuzz_cookie[512];
 static int                   fuzz_trace;   /* FUZZ_PARAMS_TRACE=1 */
+static int                   fuzz_log_fd = -1;   /* the app's log file */
 
 /* One decoded param. */
 struct fuzz_param {
@@ -162,27 +167,29 @@ fuzz_die(const char *what, const char *detail)
     exit(1);
 }
 
-/* Point the app's log at /dev/null through a symlink named as log_open()
- * wants (<dir>/<host>.log), so every line is still formatted (and so
- * fuzzed) but nothing piles up.  The link is removed at once; the
- * descriptor stays.  Exits on failure. */
+/* Open the app's log on a temporary file (<dir>/fuzz.log, as log_open()
+ * names it) and keep a second descriptor on it, so each request's lines
+ * can be read back and checked; the file is emptied before each request.
+ * The names are removed at once: both descriptors keep the inode.  Exits
+ * on failure. */
 static void
 fuzz_log_init(void)
 {
     char dir[] = "/tmp/fuzz_params.XXXXXX";
-    char link[64], err[256];
+    char path[64], err[256];
 
     if (mkdtemp(dir) == NULL) {
         fuzz_die("mkdtemp", strerror(errno));
     }
-    snprintf(link, sizeof(link), "%s/fuzz.log", dir);
-    if (symlink("/dev/null", link) != 0) {
-        fuzz_die("symlink", strerror(errno));
-    }
+    snprintf(path, sizeof(path), "%s/fuzz.log", dir);
     if (log_open(dir, "fuzz", LOG_LEVEL_DEBUG, err, sizeof(err)) != 0) {
         fuzz_die("log_open", err);
     }
-    unlink(link);
+    fuzz_log_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fuzz_log_fd == -1) {
+        fuzz_die("open", strerror(errno));
+    }
+    unlink(path);
     rmdir(dir);
 }
 
@@ -672,6 +679,74 @@ fuzz_check_resp(const struct fuzz_resp *rs, const struct fuzz_seen *seen,
     }
 }
 
+/* 1 if l[0..n) starts like a log_message() line:
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ <level> [". */
+static int
+fuzz_log_message_line(const char *l, size_t n)
+{
+    static const char *const levels[] = {
+        "error [", "warn [", "info [", "debug ["
+    };
+    static const char tmpl[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+    size_t i, k = sizeof(tmpl) - 1;
+
+    if (n < k) {
+        return 0;
+    }
+    for (i = 0; i < k; i++) {
+        if (tmpl[i] == 'd' ? (l[i] < '0' || l[i] > '9') : l[i] != tmpl[i]) {
+            return 0;
+        }
+    }
+    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (n - k >= strlen(levels[i])
+            && memcmp(l + k, levels[i], strlen(levels[i])) == 0)
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Check the log lines of one request: whole lines without control bytes,
+ * only log_message() lines and then, last, the access line, which must
+ * carry '" <status> <bytes> ' and end with the quoted user agent (a field
+ * that broke the line or pushed the tail out fails here). */
+static void
+fuzz_check_log(int status, size_t sent)
+{
+    char        want[64], *text;
+    const char *l, *eol, *end;
+    off_t       size;
+    size_t      n, i;
+
+    size = lseek(fuzz_log_fd, 0, SEEK_END);
+    FUZZ_CHECK(size > 0 && (size_t) size <= FUZZ_RESP_MAX);
+    text = malloc((size_t) size);
+    FUZZ_CHECK(text != NULL);
+    FUZZ_CHECK(pread(fuzz_log_fd, text, (size_t) size, 0) == size);
+    FUZZ_CHECK(text[size - 1] == '\n');
+    end = text + size;
+    for (l = text; l < end; l = eol + 1) {
+        eol = memchr(l, '\n', (size_t) (end - l));
+        n = (size_t) (eol - l);
+        for (i = 0; i < n; i++) {
+            FUZZ_CHECK((unsigned char) l[i] >= 0x20 && l[i] != 0x7f);
+        }
+        if (eol + 1 < end) {
+            FUZZ_CHECK(fuzz_log_message_line(l, n));
+            continue;
+        }
+        snprintf(want, sizeof(want), "\" %d %zu ", status, sent);
+        if (memmem(l, n, want, strlen(want)) == NULL || l[n - 1] != '"') {
+            fprintf(stderr, "fuzz_params: access line (%zu bytes) lacks "
+                    "'%s' or the closing quote: %.200s...\n", n, want, l);
+            FUZZ_CHECK(0);
+        }
+    }
+    free(text);
+}
+
 /* Duplicate a param the app read (NULL stays NULL). */
 static char *
 fuzz_dup(const char *s)
@@ -693,6 +768,7 @@ fuzz_serve(int fd, struct fuzz_seen *seen)
 {
     int kept, closing;
 
+    FUZZ_CHECK(ftruncate(fuzz_log_fd, 0) == 0);
     FUZZ_CHECK(fcgi_request_read(fuzz_req, fd) == 0);
     handler_serve(fuzz_handler, fuzz_req);
     seen->method = fuzz_dup(fcgi_request_param(fuzz_req, "REQUEST_METHOD"));
@@ -740,6 +816,7 @@ fuzz_collect(int peer, unsigned id, const struct fuzz_seen *seen,
                 rs.clen);
     }
     fuzz_check_resp(&rs, seen, keep_flag, kept);
+    fuzz_check_log(rs.status, rs.body_len);
     buf_free(&r);
     buf_free(&out);
 }
@@ -770,6 +847,7 @@ fuzz_second_request(int peer, int fd, unsigned id)
     fuzz_parse_resp(&out, &rs);
     fuzz_check_resp(&rs, &seen, 0, kept);
     FUZZ_CHECK(rs.status == 200);
+    fuzz_check_log(rs.status, rs.body_len);
     fuzz_seen_free(&seen);
     buf_free(&w);
     buf_free(&r);
