@@ -908,8 +908,25 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
             log_at(LOG_ERROR, "ppoll(): %s", strerror(errno));
             return 1;
         }
+        if (rc > 0) {
+            /* ppoll(2) delivers a pending stop signal only when it
+             * sleeps; with a descriptor ready it returns first.  Open the
+             * mask for a moment so a stop is never postponed by a busy
+             * loop. */
+            sigset_t old;
+
+            sigprocmask(SIG_SETMASK, waitmask, &old);
+            sigprocmask(SIG_SETMASK, &old, NULL);
+        }
         if (*stop) {
             break;
+        }
+        if (pfd[1].revents & (POLLERR | POLLHUP)) {
+            /* the reader of stdout went away: nothing can be written,
+             * and polling on would spin */
+            log_at(LOG_ERROR, "stdout closed by its reader; stopping");
+            collector_save(c);
+            return 1;
         }
         c->now = collector_now();
         if (watch_read(c->watch, collector_event, c, c->err,

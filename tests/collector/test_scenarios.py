@@ -687,6 +687,65 @@ def blocked_stdout_bounded_memory():
 
 
 @t.case
+def stdout_reader_gone_exits_without_spinning():
+    """When the reader of stdout goes away while the collector is idle,
+    it must stop (exit 1, state saved), not spin on POLLERR."""
+    with Sandbox("readergone") as sb:
+        d = logs(sb)
+        w = sb.writer(os.path.join(d, "app.log"), "gone")
+        w.write(10)
+        err = open(sb.path("stderr"), "wb")
+        p = subprocess.Popen([harness.BINARY] + base_args(sb, f"app={d}/*.log"),
+                             stdout=subprocess.PIPE, stderr=err)
+        err.close()
+        try:
+            got = b""
+            while got.count(b"\n") < 10:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                assert chunk, "no output"
+                got += chunk
+            time.sleep(0.3)                       # idle, queue empty
+            p.stdout.close()
+            rc = p.wait(timeout=5)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert rc == 1, f"exit {rc}"
+        with open(sb.path("stderr"), errors="replace") as f:
+            assert "stdout closed by its reader" in f.read()
+
+
+@t.case
+def sigterm_while_busy_stops_promptly_without_repeats():
+    """SIGTERM while a large backlog is being written: the stop is not
+    postponed by the busy loop (exit within drain-ms + 1 s), and the
+    restart continues exactly where the written output ended."""
+    with Sandbox("busyterm") as sb:
+        d = logs(sb)
+        w = sb.writer(os.path.join(d, "app.log"), "busy")
+        for _ in range(300):
+            chunk = []
+            for _ in range(1000):
+                w.seq += 1
+                w.gen_of[w.seq] = w.gen
+                chunk.append(f"busy {w.seq} {time.time():.6f}\n")
+            w.f.write("".join(chunk).encode())
+        col = sb.collector(base_args(sb, f"app={d}/app.log",
+                                     extra=("--drain-ms", "1000"))).start()
+        assert wait_for(lambda: len(col.output()) > 1000, 10)
+        t0 = time.monotonic()
+        col.term(timeout=10)
+        took = time.monotonic() - t0
+        first = len(col.output())
+        assert first < w.seq, "backlog finished before the stop: no test"
+        col.start()
+        finish(col, [w], timeout=60)
+        check(col.output(), [w], max_dups=0)
+        assert took < 2.0, f"SIGTERM took {took:.2f}s while busy"
+
+
+@t.case
 def tcp_json_lines_with_reconnect():
     """Events also go to a json_lines TCP endpoint; when it goes away and
     comes back on the same port, later events arrive there again."""
