@@ -704,7 +704,7 @@ class Stack:
         """collector/collector tails the run dir's logs.  Its JSON events
         go to the terminal in `make run`, else to out/collector.jsonl
         (self.collector_out); its own messages to out/collector.out."""
-        state = os.path.join(self.dirs["collector"], "state.json")
+        state = os.path.join(self.dirs["collector"], "offsets")
         # --from-beginning: the logs already hold the start-up lines.
         argv = [COLLECTOR_BIN, "--state", state, "--from-beginning",
                 f"nginx-access={self.logs['nginx-access']}",
