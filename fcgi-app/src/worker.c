@@ -27,7 +27,8 @@
  *       connection nginx does not keep): read and dropped until the peer
  *       closes, so no thread ever lingers.
  *   the process's main thread (the only one that takes signals, in
- *   ppoll() with no fds) sweeps the connection table on a timer: closes
+ *   ppoll() on an eventfd threads write when a partial head or an accept
+ *   pause needs an earlier sweep) sweeps the connection table: closes
  *   IDLE connections past WORKER_IDLE_MS, CLOSING ones past
  *   WORKER_LINGER_MS and partial heads past WORKER_HEAD_MS, re-arms
  *   partial heads for EPOLLIN every WORKER_RECHECK_MS so a thread re-peeks
@@ -132,6 +133,7 @@ struct worker {
     int                   msg_fd;
     int                   epfd;
     int                   quit_fd;       /* eventfd: threads exit */
+    int                   wake_fd;       /* eventfd: threads -> sweeper */
 
     pthread_mutex_t       lock;          /* guards everything below */
     struct conn          *conns;         /* WORKER_MAX_CONNS slots */
@@ -265,6 +267,18 @@ worker_slot_arm(struct worker *w, size_t i, int op, int recheck)
     return 0;
 }
 
+/* Thread side: have the main thread sweep now (a new partial head or an
+ * accept pause changed its next deadline).  Best effort; can't fail. */
+static void
+worker_wake_sweeper(struct worker *w)
+{
+    uint64_t one = 1;
+
+    if (write(w->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN) {
+        LOG_WARN("worker: eventfd write failed: %s", strerror(errno));
+    }
+}
+
 /* Thread side: the slot an event names, now BUSY (owned by the caller);
  * -1 if the event is stale (the sweeper closed that connection). */
 static long
@@ -362,7 +376,7 @@ worker_accept(struct worker *w)
 {
     struct epoll_event ev;
     int64_t            now;
-    int                fd, i, pause = 0;
+    int                fd, i, pause = 0, paused;
 
     pthread_mutex_lock(&w->lock);
     if (w->listen_state != LISTEN_ARMED) {
@@ -413,7 +427,11 @@ worker_accept(struct worker *w)
         w->listen_state = epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->listen_fd,
                                     &ev) == 0 ? LISTEN_ARMED : LISTEN_PAUSED;
     }
+    paused = w->listen_state == LISTEN_PAUSED;
     pthread_mutex_unlock(&w->lock);
+    if (paused) {
+        worker_wake_sweeper(w);    /* re-arm when the pause ends */
+    }
 }
 
 /* 1 if buf[0..n) holds a whole FastCGI request (records up to the empty
@@ -519,6 +537,9 @@ worker_conn_event(struct worker *w, struct fcgi_request *req,
     }
     if (n > 0 && c->partial_ms == 0) {
         c->partial_ms = worker_now_ms();
+        worker_rearm(w, i);
+        worker_wake_sweeper(w);    /* re-peek in WORKER_RECHECK_MS */
+        return;
     }
     worker_rearm(w, i);
 }
@@ -725,6 +746,8 @@ static void
 worker_main_loop(struct worker *w, const sigset_t *waitmask, int *late)
 {
     struct timespec  ts;
+    struct pollfd    pfd;
+    uint64_t         drain;
     int64_t          now, deadline = 0;
     int              stopping = 0, timeout;
     char             err[256];
@@ -760,7 +783,16 @@ worker_main_loop(struct worker *w, const sigset_t *waitmask, int *late)
         }
         ts.tv_sec = timeout / 1000;
         ts.tv_nsec = (long) (timeout % 1000) * 1000000L;
-        (void) ppoll(NULL, 0, &ts, waitmask);    /* timeout or EINTR */
+        pfd.fd = w->wake_fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        /* a thread's wake-up, a timeout or a signal (EINTR) */
+        if (ppoll(&pfd, 1, &ts, waitmask) == 1
+            && read(w->wake_fd, &drain, sizeof(drain)) == -1
+            && errno != EAGAIN)
+        {
+            LOG_WARN("worker: eventfd read failed: %s", strerror(errno));
+        }
     }
 }
 
@@ -821,7 +853,7 @@ worker_run(const struct config *cfg, int listen_fd, int msg_fd, pid_t master)
     w.cfg = cfg;
     w.listen_fd = listen_fd;
     w.msg_fd = msg_fd;
-    w.epfd = w.quit_fd = -1;
+    w.epfd = w.quit_fd = w.wake_fd = -1;
     w.listen_state = LISTEN_ARMED;
     pthread_mutex_init(&w.lock, NULL);
     pthread_mutex_init(&w.lf_lock, NULL);
@@ -856,7 +888,8 @@ worker_run(const struct config *cfg, int listen_fd, int msg_fd, pid_t master)
 
     w.epfd = epoll_create1(EPOLL_CLOEXEC);
     w.quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w.epfd == -1 || w.quit_fd == -1) {
+    w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w.epfd == -1 || w.quit_fd == -1 || w.wake_fd == -1) {
         LOG_ERROR("worker: epoll_create1()/eventfd() failed: %s",
                   strerror(errno));
         goto error;
@@ -915,6 +948,9 @@ error:
     }
     if (w.quit_fd >= 0) {
         close(w.quit_fd);
+    }
+    if (w.wake_fd >= 0) {
+        close(w.wake_fd);
     }
     if (w.epfd >= 0) {
         close(w.epfd);
