@@ -6,8 +6,8 @@
  *
  * 1. FCGX_Accept_r() blocks in accept() on req->listen_sock, and on a kept
  *    connection it blocks reading the next request: one idle connection
- *    pins one thread.  So we never let it accept: worker.c's poller does
- *    accept() and poll(), and hands us a fd that is READABLE.  We set
+ *    pins one thread.  So we never let it accept: worker.c does accept()
+ *    and epoll, and hands us a fd that holds a whole request head.  We set
  *    req.ipcFd = fd; Accept_r skips OS_Accept() when ipcFd >= 0 ("If a
  *    connection isn't open, accept a new connection") and reads from it.
  *    listen_sock is -1, so if libfcgi ever falls back to OS_Accept() (it
@@ -25,8 +25,8 @@
  *    plain close(), and for connections the web server does not keep we
  *    lie keepConnection = 1 to FCGX_Finish_r(): it then only flushes and
  *    writes END_REQUEST, and we shutdown(SHUT_WR) ourselves and hand the fd
- *    to the poller, which closes it when the peer does (or after a
- *    deadline), without holding a thread.
+ *    back to worker.c's epoll set, which closes it when the peer does (or
+ *    after a deadline), without holding a thread.
  * 4. OS_LibInit() installs handlers for SIGPIPE, SIGUSR1 and SIGTERM that
  *    set libfcgi's shutdownPending, but only where the disposition is still
  *    SIG_DFL; the app installs its own first (fcgi_library_init's

@@ -1,9 +1,10 @@
-/* worker.h -- one worker process: a poller thread and a request pool
+/* worker.h -- one worker process: leader/follower threads on one epoll set
  *
  * Owns: everything a worker process does between fork() and exit: its
- * signal flags, the poller (accept, idle kept connections, lingering
- * closes), the request threads, draining on SIGTERM, asking the master for
- * a replacement after APP_MAX_REQUESTS.  Does not own the listening socket
+ * signal flags, the epoll set and the request threads that wait on it
+ * (accept, idle kept connections, lingering closes, serving), the timer
+ * sweep of idle, lingering and stalled connections, draining on SIGTERM,
+ * asking the master for a replacement after APP_MAX_REQUESTS.  Does not own the listening socket
  * (pool.c binds it) nor what a request means (handler.c).
  */
 #ifndef WORKER_H
