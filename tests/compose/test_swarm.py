@@ -202,6 +202,10 @@ def stack_answers_root():
 
 @t.case
 def pool_is_replicated():
+    # The stack answers as soon as one task runs; the second one may
+    # still be starting (seen in CI), so wait for it, bounded.
+    wait_for("2 fcgi-app tasks running",
+             lambda: len(tasks("fcgi-app")) == 2 or None, 60)
     assert len(tasks("fcgi-app")) == 2, tasks("fcgi-app")
     seen = wait_for("both replicas answering", lambda: (
         lambda w: w if len(w) == 2 else None)(workers(20)), 10)

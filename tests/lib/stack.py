@@ -367,8 +367,23 @@ class Stack:
                 raise StackError(f"{name} did not exit on signal {sig}")
 
     def stop(self, name):
-        """SIGSTOP a component (it stalls; its sockets stay open)."""
-        self.procs[name].signal(signal.SIGSTOP)
+        """SIGSTOP a component (it stalls; its sockets stay open).
+
+        killpg() returns once the signal is queued, not once every thread
+        of every process in the group has stopped; a thread running on
+        the other core can still finish a request meanwhile.  So wait
+        until /proc shows every process of the group stopped ("T")."""
+        p = self.procs[name]
+        if p.popen is None or p.popen.poll() is not None:
+            raise StackError(f"{name} is not running; cannot stall it")
+        p.signal(signal.SIGSTOP)
+        pgid = p.popen.pid
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if all(state == "T" for state in _group_states(pgid)):
+                return
+            time.sleep(0.01)
+        raise StackError(f"{name}: SIGSTOP did not stop its whole group")
 
     def cont(self, name):
         """SIGCONT a component stopped by stop()."""
@@ -716,6 +731,29 @@ class Stack:
         time.sleep(0.3)
         if not self.procs["collector"].alive():
             self._fail("collector", "exited at start")
+
+
+def _group_states(pgid):
+    """The state letter of every thread of every process in group pgid."""
+    states = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{d}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{d}/task/{t}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # pid (comm) state ppid pgrp ...: comm may hold spaces or ')'
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid:
+                states.append(fields[0])
+    return states
 
 
 def _can_connect(addr):

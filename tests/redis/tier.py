@@ -343,4 +343,11 @@ def start_trio(tier, base):
             wait_for("replica %d link up" % p,
                      lambda c=c: info(c).get("master_link_status") == "up",
                      15)
+    # A replica reports its link up before the primary lists it online
+    # (seen in CI: "state=wait_bgsave" just after); wait for both views.
+    with tier.admin(base) as c:
+        wait_for("primary to list both replicas online",
+                 lambda c=c: sum("state=online" in v for k, v in
+                                 info(c).items()
+                                 if k.startswith("slave")) == 2, 15)
     return base, [base + 1, base + 2]
