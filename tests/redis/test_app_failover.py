@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fcgi_client  # noqa: E402
 from tap import Skip, Suite  # noqa: E402
-from tier import HOST, ROOT, RedisError, Tier, port_free, wait_for  # noqa: E402,E501
+from tier import (HOST, ROOT, RedisError, Tier, port_free,  # noqa: E402
+                  wait_aof_settled, wait_for)
 
 BASE = 21800
 SENTINELS = [21810, 21811, 21812]
@@ -475,6 +476,8 @@ def wait_on_replicas_down_answers_200_within_budget(ctx):
              if node.role != "sentinel" and node.port != new]
     assert len(names) == 2, names
     for n in names:
+        # a replica still writing its initial AOF drops SIGTERM (tier.py)
+        wait_aof_settled(tier, tier.nodes[n].port)
         tier.stop(n)
     wait_for("primary %d to see no replica" % new,
              lambda: tier.info(new)["connected_slaves"] == "0", 10)
