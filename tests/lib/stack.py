@@ -40,6 +40,9 @@ import sys
 import tempfile
 import time
 
+import redis_wire as resp
+from redis_wire import RedisError  # noqa: F401  (callers catch it)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 NGINX_DIR = os.path.join(ROOT, "nginx")
@@ -98,47 +101,7 @@ def tail(path, n=30):
     return "\n".join(lines)
 
 
-# --- a minimal RESP client: enough for PING/INFO/GET/SET/ROLE in tests ---
-
-class RedisError(Exception):
-    """An error reply (-ERR ...) from Redis."""
-
-
-def _resp_encode(args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        elif isinstance(a, int):
-            a = str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-def _resp_read(f):
-    line = f.readline()
-    if not line:
-        raise ConnectionError("redis closed the connection")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RedisError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)
-        return data[:-2].decode("utf-8", "replace")
-    if kind == b"*":
-        n = int(rest)
-        if n < 0:
-            return None
-        return [_resp_read(f) for _ in range(n)]
-    raise ConnectionError(f"bad RESP line {line!r}")
-
+# --- Redis: one command per connection (wire format in resp.py) -------
 
 def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
     """Run one command on a Redis node (AUTH first when password).
@@ -148,10 +111,10 @@ def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
     with socket.create_connection((host, port), timeout=timeout) as s:
         f = s.makefile("rb")
         if password:
-            s.sendall(_resp_encode(["AUTH", password]))
-            _resp_read(f)
-        s.sendall(_resp_encode(list(args)))
-        return _resp_read(f)
+            s.sendall(resp.encode(["AUTH", password]))
+            resp.read(f)
+        s.sendall(resp.encode(args))
+        return resp.read(f)
 
 
 # --- HTTP helpers ---------------------------------------------------------

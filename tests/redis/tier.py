@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -29,9 +30,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 REDIS_DIR = os.path.join(ROOT, "redis")
 HOST = "127.0.0.1"
 
-
-class RedisError(Exception):
-    """An error reply (-ERR, -NOPERM, ...) from Redis."""
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import redis_wire as resp  # noqa: E402
+from redis_wire import RedisError  # noqa: E402,F401  (tests import it from here)
 
 
 class Conn:
@@ -62,36 +63,8 @@ class Conn:
         self.close()
 
     def cmd(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self._read()
-
-    def _read(self):
-        line = self.f.readline()
-        if not line.endswith(b"\r\n"):
-            raise OSError("connection closed by Redis")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RedisError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.f.read(n + 2)
-            return data[:-2].decode(errors="replace")
-        if kind == b"*":
-            n = int(rest)
-            if n < 0:
-                return None
-            return [self._read() for _ in range(n)]
-        raise OSError("bad RESP reply %r" % line)
+        self.sock.sendall(resp.encode(args))
+        return resp.read(self.f)
 
 
 def wait_for(what, fn, timeout, interval=0.05):
