@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import fcgi_client  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
+from tap import Skip, Suite, teardown_guard  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -598,27 +597,7 @@ def down_up_keeps_sessions_and_offsets(ctx):
     log(f"{path}: {n} lines over two collector containers, none repeated")
 
 
-def guard():
-    """Make sure teardown runs however the run ends: SIGTERM becomes an
-    exception (teardown runs in tap's finally), and before tests/run's
-    SIGKILL deadline (TEST_TIMEOUT, 900 s) a watchdog tears the project
-    down itself and exits 1."""
-    def on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_term)
-    budget = int(os.environ.get("TEST_TIMEOUT", "900")) - 60
-
-    def watchdog():
-        time.sleep(budget)
-        print(f"not ok - deadline: still running after {budget}s; "
-              f"tearing down", flush=True)
-        try:
-            teardown(None)
-        finally:
-            os._exit(1)
-    threading.Thread(target=watchdog, daemon=True).start()
-
 
 if __name__ == "__main__":
-    guard()
+    teardown_guard(teardown, 60)
     t.run(setup, teardown)

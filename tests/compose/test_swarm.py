@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import swarm_stack  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
+from tap import Skip, Suite, teardown_guard  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 STACK = "wsswarm" + uuid.uuid4().hex[:8]
@@ -262,24 +261,7 @@ def collector_reads_every_instance():
     wait_for("collector events from every instance's log", seen, 15)
 
 
-def guard():
-    """Teardown on SIGTERM, and before tests/run's SIGKILL deadline."""
-    def on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_term)
-    budget = int(os.environ.get("TEST_TIMEOUT", "900")) - 90
-
-    def watchdog():
-        time.sleep(budget)
-        print(f"not ok - deadline: still running after {budget}s; "
-              f"tearing down", flush=True)
-        try:
-            teardown(None)
-        finally:
-            os._exit(1)
-    threading.Thread(target=watchdog, daemon=True).start()
-
 
 if __name__ == "__main__":
-    guard()
+    teardown_guard(teardown, 90)
     t.run(setup, teardown)

@@ -15,9 +15,33 @@ Usage:
     t.run()            # runs every case, prints, exits
 """
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+
+
+def teardown_guard(teardown, margin_s):
+    """Make sure teardown runs however a long suite ends: SIGTERM becomes
+    an exception (so Suite.run's finally tears down), and margin_s before
+    tests/run's SIGKILL deadline (TEST_TIMEOUT, 900 s) a watchdog tears
+    down itself and exits 1.  For suites holding outside state (containers,
+    networks, volumes)."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    budget = int(os.environ.get("TEST_TIMEOUT", "900")) - margin_s
+
+    def watchdog():
+        time.sleep(budget)
+        print(f"not ok - deadline: still running after {budget}s; "
+              f"tearing down", flush=True)
+        try:
+            teardown(None)
+        finally:
+            os._exit(1)
+    threading.Thread(target=watchdog, daemon=True).start()
 
 
 class Skip(Exception):
