@@ -207,15 +207,7 @@ def status(addr, uri="/", cookie=None):
 
 def sentinel_primary(tier):
     """(host, port) as the first answering sentinel says, or None."""
-    for sp in SENTINELS:
-        try:
-            with tier.conn(sp, "app", tier.secret("app"), 1.0) as c:
-                r = c.cmd("SENTINEL", "GET-MASTER-ADDR-BY-NAME", NAME)
-            if r:
-                return r[0], int(r[1])
-        except (OSError, RedisError):
-            continue
-    return None
+    return tier.sentinel_primary(SENTINELS, NAME)
 
 
 def check_unavailable(r, limit, dt, what):

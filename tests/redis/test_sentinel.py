@@ -59,15 +59,7 @@ def sentinel_admin(tier, port):
 
 def ask_primary(tier):
     """Like the app: first sentinel that answers; (host, port) or None."""
-    for sp in SENTINELS:
-        try:
-            with tier.conn(sp, "app", tier.secret("app"), 1.0) as c:
-                r = c.cmd("SENTINEL", "GET-MASTER-ADDR-BY-NAME", NAME)
-            if r:
-                return r[0], int(r[1])
-        except (OSError, RedisError):
-            continue
-    return None
+    return tier.sentinel_primary(SENTINELS, NAME)
 
 
 @t.case

@@ -243,6 +243,19 @@ class Tier:
     def admin(self, port):
         return Conn(port, None, self.secret("admin"))
 
+    def sentinel_primary(self, sentinels, name):
+        """Ask as the app does: the first of `sentinels` (ports) that
+        answers names the primary of `name`; (host, port) or None."""
+        for sp in sentinels:
+            try:
+                with self.conn(sp, "app", self.secret("app"), 1.0) as c:
+                    r = c.cmd("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+                if r:
+                    return r[0], int(r[1])
+            except (OSError, RedisError):
+                continue
+        return None
+
     def app(self, port):
         return Conn(port, "app", self.secret("app"))
 
