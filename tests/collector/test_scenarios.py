@@ -93,7 +93,9 @@ def rotation_every_second():
 
 @t.case
 def rename_cascade():
-    """log -> log.1 -> log.2 every 0.7 s; only 'log' matches the input."""
+    """log -> log.1 -> log.2; only 'log' matches the input.  After the
+    first 0.7 s the cascade runs before every write (last is never reset),
+    so log.2 is renamed over many times while the collector drains it."""
     with Sandbox("cascade") as sb:
         d = logs(sb)
         path = os.path.join(d, "app.log")
