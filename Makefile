@@ -20,6 +20,8 @@ FUZZ_SECONDS ?= 20
 
 export SANITIZER TIERS FUZZ_SECONDS
 
+.DEFAULT_GOAL := all
+
 # Components whose Makefile exists (lets a partial checkout still build).
 BUILT := $(foreach c,$(COMPONENTS),$(if $(wildcard $(c)/Makefile),$(c)))
 

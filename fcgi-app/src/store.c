@@ -37,10 +37,16 @@
 
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 1000
+/* The socket timeout is set again only when it is this far from what is
+ * left of the budget, which saves two setsockopt() calls per command on a
+ * healthy Redis; a command may then overrun the budget by this much. */
+#define STORE_TIMEOUT_SLACK_MS 5
 
 struct store {
     struct store_config  cfg;
     redisContext        *c;
+    int64_t              c_timeout_ms;   /* set on c; 0: none yet */
+    int                  c_fresh;        /* c connected in this request */
     struct store_addr    sentinels[STORE_SENTINELS_MAX];
     size_t               nsentinels;     /* 0: fixed cfg.host/port */
     size_t               next_sentinel;  /* asked first next time */
@@ -120,6 +126,7 @@ void
 store_begin(struct store *s)
 {
     s->deadline_ms = store_now_ms() + s->cfg.timeout_ms;
+    s->c_fresh = 0;
 }
 
 unsigned long
@@ -140,14 +147,38 @@ store_wait_short(const struct store *s)
     return s->wait_short;
 }
 
-/* The context is dead or the server refused us: drop it and back off. */
+static int store_connect(struct store *s, char *err, size_t errlen);
+
+/* Free the connection, if any.  Can't fail. */
 static void
-store_fail(struct store *s)
+store_drop(struct store *s)
 {
     if (s->c != NULL) {
         redisFree(s->c);
         s->c = NULL;
     }
+    s->c_timeout_ms = 0;
+}
+
+/* 1 if c died because the peer closed it or reset it (EOF, ECONNRESET,
+ * EPIPE) rather than by a timeout or a protocol error, else 0.  Only such
+ * a connection, found dead at its first use in a request, is retried:
+ * the server never saw the command.  Can't fail. */
+static int
+store_conn_lost(const redisContext *c)
+{
+    if (c->err == REDIS_ERR_EOF) {
+        return 1;
+    }
+    return c->err == REDIS_ERR_IO && (strstr(c->errstr, "reset") != NULL
+                                      || strstr(c->errstr, "pipe") != NULL);
+}
+
+/* The context is dead or the server refused us: drop it and back off. */
+static void
+store_fail(struct store *s)
+{
+    store_drop(s);
     s->errors++;
     s->failed = 1;
     s->retry_at_ms = store_now_ms() + s->backoff_ms;
@@ -186,13 +217,20 @@ store_call(struct store *s, redisContext *c, int argc, const char **argv,
     if (left < 0) {
         return NULL;
     }
-    if (redisSetTimeout(c, store_tv(left)) != REDIS_OK) {
-        snprintf(err, errlen, "redis: setting timeout failed: %s",
-                 c->errstr);
-        if (c->err == 0) {
-            c->err = REDIS_ERR_OTHER;   /* so callers see it dead */
+    if (c != s->c || left > s->c_timeout_ms + STORE_TIMEOUT_SLACK_MS
+        || left < s->c_timeout_ms - STORE_TIMEOUT_SLACK_MS)
+    {
+        if (redisSetTimeout(c, store_tv(left)) != REDIS_OK) {
+            snprintf(err, errlen, "redis: setting timeout failed: %s",
+                     c->errstr);
+            if (c->err == 0) {
+                c->err = REDIS_ERR_OTHER;   /* so callers see it dead */
+            }
+            return NULL;
         }
-        return NULL;
+        if (c == s->c) {
+            s->c_timeout_ms = left;
+        }
     }
     r = redisCommandArgv(c, argc, argv, lens);
     if (r == NULL || c->err) {
@@ -219,9 +257,28 @@ store_raw(struct store *s, int argc, const char **argv, const size_t *lens,
     redisReply *r;
 
     r = store_call(s, s->c, argc, argv, lens, err, errlen);
-    if (r == NULL && s->c->err) {
-        store_fail(s);
+    if (r != NULL || s->c->err == 0) {
+        return r;
     }
+    if (!s->c_fresh && store_conn_lost(s->c)) {
+        /* The connection died while idle (Redis restarted, or a proxy
+         * closed it): send argv once more on a new connection, within the
+         * same budget, instead of failing this request.  Safe even if the
+         * server did run it: the store only sends GET, a SET of the whole
+         * value with its TTL, and WAIT, all idempotent. */
+        store_drop(s);
+        s->errors++;
+        s->failed = 1;
+        s->retry_at_ms = 0;
+        if (store_connect(s, err, errlen) != 0) {
+            return NULL;
+        }
+        r = store_call(s, s->c, argc, argv, lens, err, errlen);
+        if (r != NULL || s->c->err == 0) {
+            return r;
+        }
+    }
+    store_fail(s);
     return r;
 }
 
@@ -651,6 +708,7 @@ store_connect(struct store *s, char *err, size_t errlen)
             return -1;
         }
     }
+    s->c_fresh = 1;
     if (s->failed && s->connected_once) {
         s->reconnects++;
     }

@@ -2,7 +2,8 @@
 """test_redis_faults.py -- fcgi-app when Redis is stalled (SIGSTOP, DEBUG
 SLEEP), killed and restarted, or refuses our password: answers stay
 bounded (503 JSON + Retry-After within REDIS_TIMEOUT_MS + 100 ms) and
-service resumes without restarting anything.  Ports 23040-23049."""
+service resumes without restarting anything; a connection that died
+while idle is retried, not answered with a 503.  Ports 23040-23049."""
 import os
 import signal
 import sys
@@ -117,6 +118,36 @@ def redis_killed_and_restarted_recovers(env):
     assert (P.metric(m1, "fcgi_app_redis_reconnects_total")
             > P.metric(m0, "fcgi_app_redis_reconnects_total")), "no reconnect"
     assert (env.a.pid, env.a.workers()) == pids, "something restarted"
+
+
+@t.case
+def idle_connections_survive_redis_restart(env):
+    # One worker, 3 threads, every thread's Redis connection opened (Redis
+    # counts 3 clients).  Redis restarts while no request is in flight, so
+    # each of those connections is dead but no thread knows it yet: the
+    # first request on each must reconnect and retry, not answer 503.
+    r = env.redis(23046)             # its own, so only this app counts
+    a = env.app("127.0.0.1:23045", 23046,
+                {"APP_WORKERS": "1", "APP_THREADS": "3"}, name="idle")
+
+    def app_clients():
+        listing = r.cmd("CLIENT", "LIST").decode()
+        return [line for line in listing.split("\n")
+                if line and "cmd=client" not in line]
+    with a.client(keep=True) as c:
+        for _ in range(12):
+            assert c.request("GET", "/").status == 200
+    assert len(app_clients()) == 3, app_clients()
+    m0 = a.metrics()
+    r.kill()
+    r.start()
+    with a.client(keep=True) as c:
+        statuses = [c.request("GET", "/").status for _ in range(12)]
+    assert statuses == [200] * 12, statuses
+    assert len(app_clients()) == 3, app_clients()
+    m1 = a.metrics()
+    assert (P.metric(m1, "fcgi_app_redis_reconnects_total")
+            - P.metric(m0, "fcgi_app_redis_reconnects_total")) == 3, m1
 
 
 @t.case
