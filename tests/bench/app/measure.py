@@ -18,8 +18,8 @@ class MeasureError(Exception):
     """wrk gave no usable result."""
 
 
-def wrk(stack, name, port, duration, conns, threads, cookie=None):
-    """Run wrk against http://127.0.0.1:port/ for duration seconds and
+def wrk(stack, name, port, duration, conns, threads, cookie=None, path="/"):
+    """Run wrk against http://127.0.0.1:port<path> for duration seconds and
     return a dict with the BENCH_RESULT fields (ints, latencies in us) plus
     'rps', 'socket_errors' and 'raw' (wrk's own output)."""
     env = dict(os.environ)
@@ -27,7 +27,7 @@ def wrk(stack, name, port, duration, conns, threads, cookie=None):
     if cookie:
         env["BENCH_COOKIE"] = cookie
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
-            "--latency", "-s", LUA, f"http://127.0.0.1:{port}/"]
+            "--latency", "-s", LUA, f"http://127.0.0.1:{port}{path}"]
     out = stack.run(name, argv, env=env, timeout=duration + 60)
     res = parse_result(out)
     res["raw"] = out
@@ -134,13 +134,13 @@ class Sampler:
         return out
 
 
-def get(port, cookie=None, timeout=5.0):
-    """GET http://127.0.0.1:port/ once; returns (status, headers, body)
+def get(port, cookie=None, timeout=5.0, path="/"):
+    """GET http://127.0.0.1:port<path> once; returns (status, headers, body)
     with headers as a list of (name, value)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         headers = {"Cookie": cookie} if cookie else {}
-        conn.request("GET", "/", headers=headers)
+        conn.request("GET", path, headers=headers)
         r = conn.getresponse()
         return r.status, r.getheaders(), r.read()
     finally:
