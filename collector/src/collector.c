@@ -70,6 +70,7 @@ struct collector {
     int                    rescan;
     int                    state_dirty;
     int                    polled;      /* some file or dir has no watch */
+    int                    health_warned; /* health-file failure logged */
     long long              now;
     long long              next_reconcile;
     long long              last_save;
@@ -681,6 +682,34 @@ collector_save(struct collector *c)
     state_clear(&st);
 }
 
+/* Touch the health file (create it if needed): the loop is alive and has
+ * just checked every input.  A failure is logged once per run of failures
+ * and is otherwise harmless: only the healthcheck reading it can tell. */
+static void
+collector_health(struct collector *c)
+{
+    const char *path = c->cfg->health_file;
+    int fd;
+
+    if (path == NULL || *path == '\0') {
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+        0644);
+    if (fd < 0 || futimens(fd, NULL) != 0) {
+        if (!c->health_warned) {
+            log_at(LOG_WARN, "health-file %s: %s", path, strerror(errno));
+            c->health_warned = 1;
+        }
+    } else if (c->health_warned) {
+        log_at(LOG_INFO, "health-file %s: writable again", path);
+        c->health_warned = 0;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 /*
  * Build the collector: load the saved state, watch the inputs, open the
  * files found.  Returns NULL with err filled on failure.
@@ -750,6 +779,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
     c->starting = 0;
     state_clear(&c->saved);
     collector_save(c);
+    collector_health(c);
     c->next_reconcile = c->now + cfg->reconcile_ms;
     return c;
 
@@ -944,6 +974,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         }
         if (c->now >= c->next_reconcile) {
             collector_reconcile(c);
+            collector_health(c);
             c->next_reconcile = c->now
                 + (c->polled ? c->cfg->poll_ms : c->cfg->reconcile_ms);
         } else if (c->rescan) {

@@ -75,6 +75,10 @@ static const struct config_row config_table[] = {
       "dropped for TCP only (counted, logged)" },
     { "log-level", "COLLECTOR_LOG_LEVEL", CONFIG_STR, CFG(log_level),
       "info", 0, 0, "error, warn, info or debug (stderr)" },
+    { "health-file", "COLLECTOR_HEALTH_FILE", CONFIG_STR,
+      CFG(health_file), "", 0, 0,
+      "create this file and touch it after every reconcile pass, so a "
+      "healthcheck can tell a live loop from a stuck one (\"\" = none)" },
 };
 
 #define CONFIG_NROWS (sizeof(config_table) / sizeof(config_table[0]))

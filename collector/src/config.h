@@ -33,6 +33,7 @@ struct config {
     const char *tcp;            /* "host:port" or "" */
     long long   tcp_buffer;
     const char *log_level;
+    const char *health_file;    /* touched every reconcile, "" = none */
     int         help;
     struct config_input *inputs;
     size_t      ninputs;

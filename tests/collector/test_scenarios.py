@@ -689,6 +689,59 @@ def blocked_stdout_bounded_memory():
 
 
 @t.case
+def health_file_tracks_the_loop():
+    """--health-file is touched after every reconcile pass (500 ms here),
+    also while stdout is blocked, stops moving while the process is
+    stopped, and moves again once it runs; a path that cannot be created
+    is logged once and costs nothing else."""
+    with Sandbox("health") as sb:
+        d = logs(sb)
+        alive = sb.path("alive")
+        w = sb.writer(os.path.join(d, "app.log"), "hf")
+        col = sb.collector(base_args(sb, f"app={d}/app.log",
+                                     extra=("--health-file", alive))).start()
+        assert wait_for(lambda: os.path.exists(alive), 3), "never created"
+
+        def moved_since(m):
+            return lambda: os.stat(alive).st_mtime_ns > m
+        m = os.stat(alive).st_mtime_ns
+        assert wait_for(moved_since(m), 2), "not touched while idle"
+        col.paused.set()                       # stdout blocked
+        w.write(20000)
+        m = os.stat(alive).st_mtime_ns
+        assert wait_for(moved_since(m), 2), "not touched with stdout blocked"
+        col.paused.clear()
+        col.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(0.3)
+            m = os.stat(alive).st_mtime_ns
+            time.sleep(1.5)
+            assert os.stat(alive).st_mtime_ns == m, "touched while stopped"
+        finally:
+            col.proc.send_signal(signal.SIGCONT)
+        assert wait_for(moved_since(m), 2), "not touched after SIGCONT"
+        finish(col, [w], timeout=20)
+        check(col.output(), [w])
+
+    with Sandbox("health-bad") as sb:
+        d = logs(sb)
+        bad = sb.path("no-such-dir", "alive")
+        w = sb.writer(os.path.join(d, "app.log"), "hb")
+        col = sb.collector(base_args(sb, f"app={d}/app.log",
+                                     extra=("--health-file", bad))).start()
+        w.write(10)
+        assert wait_for(all_seen(col, [w]), 5)
+        time.sleep(1.2)                        # two more reconcile passes
+        w.write(10)
+        finish(col, [w])
+        check(col.output(), [w])
+        with open(col.stderr_path, errors="replace") as f:
+            err = f.read()
+        assert err.count("warn health-file") == 1, err[-2000:]
+        assert "No such file or directory" in err, err[-2000:]
+
+
+@t.case
 def stdout_reader_gone_exits_without_spinning():
     """When the reader of stdout goes away while the collector is idle,
     it must stop (exit 1, state saved), not spin on POLLERR."""
