@@ -1,0 +1,209 @@
+"""composelib.py -- what the Compose suites share: running commands, one
+Compose project (its containers, exec, redis-cli, teardown), HTTP to nginx
+on the host, polling.
+
+    from composelib import Project, engine_or_skip, wait_for
+    engine_or_skip()                      # Skip when no engine answers
+    p = Project("webstack-x", 3100, files=("compose.yaml",))
+    p.compose("up", "-d"); p.one("redis-primary"); p.teardown()
+
+Standard library only, like every test in tests/.
+"""
+import http.client
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from tap import Skip  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def log(msg):
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+def run(args, timeout=300, check=True, **kw):
+    """Run a command; return CompletedProcess (text).  check: raise on
+    non-zero exit with the command's stderr tail."""
+    r = subprocess.run(args, capture_output=True, text=True,
+                       timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:6])}... exit {r.returncode}: "
+                           f"{(r.stderr or r.stdout)[-800:]}")
+    return r
+
+
+def compose_cmd():
+    """docker compose (v2) when the plugin exists, else docker-compose."""
+    if run(["docker", "compose", "version"], check=False,
+           timeout=30).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def engine_or_skip():
+    """The compose command to use; Skip when no Docker engine answers
+    (tests/run turns that into a failure under REQUIRE_DOCKER=1)."""
+    if shutil.which("docker") is None:
+        raise Skip("no docker CLI")
+    if run(["docker", "info"], check=False, timeout=30).returncode != 0:
+        raise Skip("no Docker engine reachable")
+    cmd = compose_cmd()
+    if cmd is None:
+        raise RuntimeError("Docker engine but neither `docker compose` nor "
+                           "docker-compose")
+    return cmd
+
+
+def wait_for(what, fn, timeout, interval=0.5):
+    """Poll fn() until it returns a true value; return it or fail."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException, RuntimeError) as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s "
+                                 f"(last: {last!r})")
+        time.sleep(interval)
+
+
+def inspect(cid, fmt):
+    return run(["docker", "inspect", "-f", fmt, cid]).stdout.strip()
+
+
+def dexec(cid, script, timeout=30, check=True):
+    return run(["docker", "exec", cid, "sh", "-c", script],
+               timeout=timeout, check=check)
+
+
+def http_get(port, path, cookie=None, timeout=5):
+    """One GET to 127.0.0.1:port on a fresh connection: (status, headers
+    dict, body str)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = {"Connection": "close"}
+        if cookie:
+            h["Cookie"] = cookie
+        c.request("GET", path, headers=h)
+        r = c.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        c.close()
+
+
+def session_cookie(headers):
+    """'connect.sid=...' from a Set-Cookie header, and the session id."""
+    sc = headers.get("set-cookie", "")
+    m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
+    assert m, f"no session cookie in {sc!r}"
+    return m.group(1), m.group(2)
+
+
+class Project:
+    """One Compose project: its name, nginx's host port, its -f files and
+    extra environment.  cmd (the compose command) is set by the caller
+    once the engine is known."""
+
+    def __init__(self, name, port, files=("compose.yaml",), env=None):
+        self.name = name
+        self.port = port
+        self.files = files
+        self.env = dict(env or {}, WEBSTACK_PORT=str(port))
+        self.cmd = None
+        self._torn_down = threading.Lock()
+
+    def compose(self, *args, timeout=300, check=True):
+        f = []
+        for name in self.files:
+            f += ["-f", os.path.join(ROOT, name)]
+        return run(self.cmd + f + ["-p", self.name] + list(args),
+                   timeout=timeout, check=check,
+                   env=dict(os.environ, **self.env), cwd=ROOT)
+
+    def label(self):
+        return f"label=com.docker.compose.project={self.name}"
+
+    def ids(self, service):
+        """Container ids of a service (running or not), sorted."""
+        r = run(["docker", "ps", "-aq", "--filter", self.label(),
+                 "--filter", f"label=com.docker.compose.service={service}"])
+        return sorted(r.stdout.split())
+
+    def one(self, service):
+        c = self.ids(service)
+        assert len(c) == 1, f"{service}: expected one container, have {c}"
+        return c[0]
+
+    def redis_cli(self, service, *args, secret="admin", port=None):
+        """redis-cli inside a service's container, as the user whose
+        password is /run/secrets/redis/<secret> (admin: `default`)."""
+        cmd = (f'REDISCLI_AUTH="$(head -n 1 /run/secrets/redis/{secret})" '
+               'redis-cli --raw ' + (f"-p {port} " if port else "")
+               + " ".join(args))
+        return dexec(self.one(service), cmd).stdout.strip()
+
+    def write_lag(self, services, key, pattern, write, timeout=5):
+        """Seconds from write() returning until each service's Redis holds
+        key with a value matching pattern (grep -E), {service: lag}.  A
+        watcher polls inside each container, started before the write, and
+        reads the wall clock (containers share the host's), so docker
+        exec's own latency is not counted.  Fails if one never sees it
+        within timeout."""
+        watch = ('export REDISCLI_AUTH="$(head -n 1 '
+                 '/run/secrets/redis/admin)"; '
+                 f'end=$(( $(date +%s) + {timeout} )); '
+                 f'until redis-cli --raw GET {key} | grep -qE \'{pattern}\'; '
+                 'do [ $(date +%s) -lt $end ] || exit 1; done; date +%s.%N')
+        procs = {svc: subprocess.Popen(
+            ["docker", "exec", self.one(svc), "sh", "-c", watch],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for svc in services}
+        time.sleep(1.0)     # docker exec has started every loop
+        try:
+            write()
+            written = time.time()
+        finally:
+            outs = {svc: p.communicate(timeout=timeout + 15)
+                    for svc, p in procs.items()}
+        lags = {}
+        for svc, (out, err) in outs.items():
+            assert procs[svc].returncode == 0, \
+                f"{svc}: {key} never matched {pattern!r} within " \
+                f"{timeout}s of the write ({err.strip()})"
+            lags[svc] = float(out) - written
+        return lags
+
+    def teardown(self, *more_args):
+        """Remove the project's containers, networks and volumes; once,
+        whoever calls first (the suite, SIGTERM, the deadline watchdog)."""
+        if self.cmd is None or not self._torn_down.acquire(blocking=False):
+            return
+        self.compose(*more_args, "down", "-v", "--remove-orphans", "-t", "5",
+                     timeout=300, check=False)
+        # Whatever a failed `down` left behind, by the project's label
+        # (containers the suite ran itself carry it too).
+        for kind in ("container", "network", "volume"):
+            flag = ["-aq"] if kind == "container" else ["-q"]
+            r = run(["docker", kind, "ls"] + flag + ["--filter",
+                                                     self.label()],
+                    check=False)
+            left = r.stdout.split()
+            if left:
+                log(f"removing leftover {kind}s: {left}")
+                rm = ["rm", "-f"] if kind != "network" else ["rm"]
+                run(["docker", kind] + rm + left, check=False, timeout=120)
