@@ -30,7 +30,7 @@
 #   UPSTREAM_SERVICE   fcgi-app                              name to resolve
 #   UPSTREAM_PORT      9000                                  pool's port
 #   UPSTREAM_FILE      /var/lib/nginx/upstream/fcgi-app.conf  the include
-#   UPSTREAM_KEEPALIVE 8            idle kept connections per nginx worker
+#   UPSTREAM_KEEPALIVE 32           idle kept connections per nginx worker
 #   UPSTREAM_INTERVAL  1                            seconds between checks
 #   NGINX              nginx                                the binary
 
@@ -39,7 +39,7 @@ set -u
 UPSTREAM_SERVICE=${UPSTREAM_SERVICE:-fcgi-app}
 UPSTREAM_PORT=${UPSTREAM_PORT:-9000}
 UPSTREAM_FILE=${UPSTREAM_FILE:-/var/lib/nginx/upstream/fcgi-app.conf}
-UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-8}
+UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-32}
 UPSTREAM_INTERVAL=${UPSTREAM_INTERVAL:-1}
 NGINX=${NGINX:-nginx}
 
@@ -78,12 +78,12 @@ render() {
                 "$a" "$UPSTREAM_PORT"
         done
     fi
-    # keepalive is per nginx worker.  2 workers x 8 = 16 idle connections
-    # at most, which must not exceed what one pool instance serves at once
-    # (APP_WORKERS x APP_THREADS, 16 or more in compose.yaml), so that even
-    # if all of them land on one instance, and even with a pool that pinned
-    # a thread per idle connection (ours does not), no request waits
-    # behind an idle connection.
+    # keepalive is per nginx worker, and should cover the requests one
+    # worker has in flight at peak: past it, each extra connection is
+    # closed after its request and opened again for the next (a handshake,
+    # an accept and a TIME_WAIT per request; docs/NGINX.md has the
+    # measurement).  An idle connection costs the pool a slot in its
+    # connection table (4096 per process), not a thread.
     printf '    keepalive %s;\n' "$UPSTREAM_KEEPALIVE"
     # Close idle connections before a pool instance would (no request is
     # sent on a connection the far side is closing).

@@ -592,15 +592,14 @@ class Stack:
             "# Rendered by tests/lib/stack.py; do not edit.\n"
             "upstream fcgi_app {\n"
             f"    server {listen};\n"
-            # Same arithmetic as upstream-watch.sh: nginx workers x
-            # keepalive <= APP_WORKERS x APP_THREADS of the instance.
+            # Same as upstream-watch.sh: per nginx worker, enough idle
+            # connections for its requests in flight at peak.
             f"    keepalive {self._keepalive()};\n"
             "    keepalive_timeout 30s;\n"
             "}\n")
 
     def _keepalive(self):
-        return max(1, (self.app_workers * self.app_threads)
-                   // self.nginx_workers)
+        return 32           # upstream-watch.sh's UPSTREAM_KEEPALIVE default
 
     def _render_nginx_conf(self):
         r = self.run_dir
