@@ -46,7 +46,8 @@ struct store {
     struct store_config  cfg;
     redisContext        *c;
     int64_t              c_timeout_ms;   /* set on c; 0: none yet */
-    int                  c_fresh;        /* c connected in this request */
+    int                  c_fresh;        /* c connected in this request:
+                                          * never retried (store_raw) */
     struct store_addr    sentinels[STORE_SENTINELS_MAX];
     size_t               nsentinels;     /* 0: fixed cfg.host/port */
     size_t               next_sentinel;  /* asked first next time */
@@ -691,6 +692,7 @@ store_connect(struct store *s, char *err, size_t errlen)
         store_fail(s);
         return -1;
     }
+    s->c_fresh = 1;     /* from here on a lost connection is not retried */
     argc = store_auth_argv(s->cfg.username, s->cfg.password, argv);
     if (argc > 0 && store_handshake(s, argc, argv, err, errlen) != 0) {
         return -1;
@@ -708,7 +710,6 @@ store_connect(struct store *s, char *err, size_t errlen)
             return -1;
         }
     }
-    s->c_fresh = 1;
     if (s->failed && s->connected_once) {
         s->reconnects++;
     }

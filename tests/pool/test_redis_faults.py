@@ -151,6 +151,45 @@ def idle_connections_survive_redis_restart(env):
 
 
 @t.case
+def server_closing_at_auth_is_not_retried(env):
+    # Something accepts and closes at once (Redis at maxclients closes
+    # after its error, a proxy with no backend closes without a word): the
+    # first command on a new connection dies with EOF.  Only a connection
+    # that died while idle is retried, so each request costs one connect
+    # at most (fewer: the backoff), and answers 503 within the budget.
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 23047))
+    srv.listen(64)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            c.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        a = env.app("127.0.0.1:23048", 23047, {"APP_WORKERS": "1"},
+                    name="closer")
+        n = len(accepted)
+        for i in range(6):
+            r, dt = timed(a, "/")
+            assert_503(r, dt, f"/ #{i} against a closing server")
+            time.sleep(0.05)
+        assert len(accepted) - n <= 6, len(accepted) - n
+        assert "redis" in a.output(), a.output()[-800:]
+    finally:
+        srv.close()
+
+
+@t.case
 def wrong_password_clear_error_bounded_503(env):
     a = env.app("127.0.0.1:23042", REDIS_PORT,
                 {"APP_WORKERS": "1", "REDIS_PASSWORD": "wrong"},
