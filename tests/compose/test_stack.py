@@ -8,7 +8,8 @@ reachable from the host; every process runs as non-root and every service
 is healthy; a session lands on both replicas; the collector prints events
 from every log; scaling up and down works without restarting nginx or
 failing a GET; killing an app container, stopping the Redis primary and
-restarting the collector are survived; sessions and collector offsets
+restarting the collector are survived; a stuck collector turns unhealthy
+and then catches up; sessions and collector offsets
 survive `down` then `up`.
 
 Images are built once per run (docker-compose build, layer cache).  The
@@ -157,10 +158,17 @@ def check_exact(path, before=()):
     are exactly the file's lines: none lost, none repeated, in order."""
     want = file_lines(path)
 
+    seen = [0]
+
     def caught_up():
         got = list(before) + messages(events(one("collector")), path)
+        seen[0] = len(got)
         return got if len(got) >= len(want) else None
-    got = wait_for(f"collector catching up on {path}", caught_up, 15)
+    try:
+        got = wait_for(f"collector catching up on {path}", caught_up, 15)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: collected {seen[0]} of the file's "
+                             f"{len(want)} lines") from None
     for i, (a, b) in enumerate(zip(got, want)):
         assert a == b, (f"{path}: line {i + 1} differs: collected {a!r}, "
                         f"file {b!r}")
@@ -475,6 +483,38 @@ def collector_restart_loses_no_line():
         time.sleep(1.5)
     assert load.ok > 20, f"only {load.ok} requests"
     # `docker restart` keeps the container, so its logs hold both runs.
+    n = check_exact("/var/log/nginx/access.log")
+    log(f"access.log: {n} lines, each collected exactly once")
+
+
+@t.case
+def stuck_collector_turns_unhealthy_and_loses_nothing():
+    # The healthcheck must be able to fail: a collector that runs but is
+    # stuck (SIGSTOP) stops touching its health file and turns unhealthy;
+    # resumed, it turns healthy again and every line is still collected
+    # exactly once.
+    cid = one("collector")
+
+    def health():
+        return inspect(cid, "{{.State.Health.Status}}")
+    dexec(cid, "kill -STOP $(pidof collector)")
+    try:
+        t0 = time.monotonic()
+        # Lines written while it is stopped: a few seconds' worth only.
+        # Docker keeps 30 MB of a container's output here (daemon.json:
+        # json-file, max-size 10m, max-file 3), and check_exact reads the
+        # collector's whole output back with `docker logs`.
+        with Load(path="/hello/collector-stuck", threads=1) as load:
+            time.sleep(2)
+        wait_for("stopped collector unhealthy",
+                 lambda: health() == "unhealthy" or None, 60)
+        log(f"collector unhealthy {time.monotonic() - t0:.0f} s "
+            "after SIGSTOP")
+    finally:
+        dexec(cid, "kill -CONT $(pidof collector)")
+    wait_for("resumed collector healthy",
+             lambda: health() == "healthy" or None, 30)
+    assert load.ok > 20, f"only {load.ok} requests"
     n = check_exact("/var/log/nginx/access.log")
     log(f"access.log: {n} lines, each collected exactly once")
 
