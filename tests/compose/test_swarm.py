@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import swarm_stack  # noqa: E402
+from composelib import log, run, wait_for  # noqa: E402
 from tap import Skip, Suite, teardown_guard  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -39,35 +39,6 @@ PORT = int(os.environ.get("WEBSTACK_PORT", "3000"))
 
 t = Suite()
 state = {"joined": False, "gwbridge_before": True, "tmp": None}
-
-
-def log(msg):
-    print(f"# {msg}", file=sys.stderr, flush=True)
-
-
-def run(args, timeout=300, check=True, **kw):
-    r = subprocess.run(args, capture_output=True, text=True,
-                       timeout=timeout, **kw)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:5])}... exit {r.returncode}: "
-                           f"{(r.stderr or r.stdout)[-800:]}")
-    return r
-
-
-def wait_for(what, fn, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (OSError, http.client.HTTPException, RuntimeError) as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s "
-                                 f"(last: {last!r})")
-        time.sleep(interval)
 
 
 def http_get(path, cookie=None, timeout=5):
