@@ -15,7 +15,6 @@ volumes and networks are removed even when a case fails.  Images are the
 ones test_stack.py builds (built here too if missing; layer cache).  Skips
 (77) only when no Docker engine is reachable.  Port: the stack's 3000.
 """
-import http.client
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import swarm_stack  # noqa: E402
+import composelib  # noqa: E402
 from composelib import log, run, wait_for  # noqa: E402
 from tap import Skip, Suite, teardown_guard  # noqa: E402
 
@@ -42,17 +42,7 @@ state = {"joined": False, "gwbridge_before": True, "tmp": None}
 
 
 def http_get(path, cookie=None, timeout=5):
-    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
-    try:
-        h = {"Connection": "close"}
-        if cookie:
-            h["Cookie"] = cookie
-        c.request("GET", path, headers=h)
-        r = c.getresponse()
-        return (r.status, {k.lower(): v for k, v in r.getheaders()},
-                r.read().decode("utf-8", "replace"))
-    finally:
-        c.close()
+    return composelib.http_get(PORT, path, cookie=cookie, timeout=timeout)
 
 
 def root_ok():
