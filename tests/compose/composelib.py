@@ -157,6 +157,22 @@ class Project:
                + " ".join(args))
         return dexec(self.one(service), cmd).stdout.strip()
 
+    def visit_on_replicas(self, cookie, sid, views, bound=1.0):
+        """GET / with cookie (a visit: the session goes from views to
+        views + 1) and assert that write is on both replicas within bound
+        seconds of the response (write_lag).  Returns the lags."""
+        def write():
+            s, _, _ = http_get(self.port, "/", cookie=cookie)
+            assert s == 200, f"GET / {s}"
+        lags = self.write_lag(("redis-replica-1", "redis-replica-2"),
+                              f"sess:{sid}", f'"views":{views + 1}[,}}]',
+                              write)
+        log("replica lag after the response: " + ", ".join(
+            f"{k} {v * 1000:.0f} ms" for k, v in lags.items()))
+        for svc, lag in lags.items():
+            assert lag <= bound, f"{svc} had the write {lag:.2f}s after it"
+        return lags
+
     def write_lag(self, services, key, pattern, write, timeout=5):
         """Seconds from write() returning until each service's Redis holds
         key with a value matching pattern (grep -E), {service: lag}.  A
