@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "sign.h"
+#include "addr.h"
 #include "store.h"
 
 #define CONFIG_FILE_MAX 4096   /* longest secret file we read */
@@ -113,8 +114,10 @@ static const struct config_row config_table[] = {
       "FastCGI socket: host:port, [v6]:port or unix:/path (mode 0660)" },
     { "APP_WORKERS", CT_INT, F(app_workers), NULL, "(CPUs)", 1, 256,
       "Worker processes" },
-    { "APP_THREADS", CT_INT, F(app_threads), "4", "4", 1, 256,
-      "Request threads per worker" },
+    { "APP_THREADS", CT_INT, F(app_threads), "1", "1", 1, 256,
+      "Deprecated and ignored: each worker process serves all its "
+      "connections on one event loop (scale with APP_WORKERS); setting it "
+      "logs a warning at startup" },
     { "APP_MAX_REQUESTS", CT_INT, F(app_max_requests), "0", "0", 0,
       1000000000,
       "Recycle a worker after this many requests (0: never)" },
@@ -390,12 +393,12 @@ done:
 static int
 config_check_redis(const struct config *cfg, char *err, size_t errlen)
 {
-    struct store_addr  addrs[STORE_SENTINELS_MAX];
+    struct addr_hp  addrs[ADDR_LIST_MAX];
     char               why[160];
 
     if (*cfg->redis_sentinels != '\0') {
-        if (store_parse_addrs(cfg->redis_sentinels, addrs,
-                              STORE_SENTINELS_MAX, why, sizeof(why)) < 0)
+        if (addr_parse_list(cfg->redis_sentinels, addrs,
+                              ADDR_LIST_MAX, why, sizeof(why)) < 0)
         {
             config_err(err, errlen, "REDIS_SENTINELS=\"%s\": %s",
                        cfg->redis_sentinels, why);
@@ -502,6 +505,7 @@ config_load(struct config *cfg, char *err, size_t errlen)
     if (config_check(cfg, err, errlen) != 0) {
         goto error;
     }
+    cfg->app_threads_set = getenv("APP_THREADS") != NULL;
     return 0;
 
 error:

@@ -43,7 +43,8 @@ struct config {
     int        app_secret_generated;   /* 1 if APP_DEV made up a secret */
     char      *app_listen;
     long long  app_workers;
-    long long  app_threads;
+    long long  app_threads;            /* deprecated, ignored */
+    int        app_threads_set;        /* APP_THREADS was in the env */
     long long  app_max_requests;
     long long  app_drain_timeout_ms;
     long long  app_body_limit;

@@ -149,6 +149,9 @@ fcgi_request_discard_body(struct fcgi_request *r, long max)
     long  total = 0;
     int   n;
 
+    if (r->force_close) {
+        return -1;      /* the connection closes: leave the body unread */
+    }
     for (;;) {
         n = FCGX_GetStr(buf, (int) sizeof(buf), r->req.in);
         if (n <= 0) {

@@ -2,7 +2,10 @@
  *
  * A request goes: router_match() -> body limit check -> the route -> one
  * response written with Status (when not 200), Content-Type,
- * Content-Length and route-specific headers -> metrics and access log.
+ * Content-Length and route-specific headers -> metrics and access log ->
+ * done().  Routes without Redis work answer before handler_serve()
+ * returns; the session routes and /readyz continue in the store's
+ * callbacks, on later loop turns, while the loop serves other requests.
  *
  * Sessions follow express-session + connect-redis: the cookie
  * "s:<id>.<hmac>" (cookie.c) names the Redis key <prefix><id> holding the
@@ -10,16 +13,18 @@
  * signed or names an unknown id is never adopted: the request gets a fresh
  * random id (no session fixation).  Flood control: a session seen once is
  * stored with SESSION_FRESH_TTL_S; from its second visit on its TTL is the
- * time until cookie.expires (rolling SESSION_MAX_AGE_S).  Memory pressure
- * beyond that is Redis's job (maxmemory + volatile-ttl in redis/, which
- * evicts the shortest-lived keys, i.e. one-visit sessions, first).  When
- * Redis is down, slow or in backoff the answer is 503 JSON with
- * Retry-After: 1 within REDIS_TIMEOUT_MS (store.c's per-request budget);
- * the same while Sentinel names no usable primary.  With
- * REDIS_WAIT_REPLICAS, a write that replicas did not acknowledge in time
- * still answers normally (it stands on the primary) and is logged.
+ * time until cookie.expires (rolling SESSION_MAX_AGE_S).
+ *
+ * Budget: a request that needs Redis arms a loop timer for
+ * REDIS_TIMEOUT_MS when it starts; whatever the store is doing (waiting
+ * to connect, a stalled server, Sentinel), the request is answered 503
+ * JSON with Retry-After: 1 when it fires, and its store operation is
+ * cancelled.  The warning for those 503s is logged at most once a second
+ * with the count of those it stands for, so an outage does not write one
+ * line per request.  With REDIS_WAIT_REPLICAS, a write that replicas did
+ * not acknowledge in time still answers normally (it stands on the
+ * primary) and is logged the same way.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,30 +40,86 @@
 #include "sign.h"
 #include "store.h"
 
-struct handler {
-    const struct config *cfg;
-    struct store        *store;
-    const char          *secrets[2];
-    size_t               nsecrets;
-    long                 pid;
-    unsigned long        seen_errors;
-    unsigned long        seen_reconnects;
-    unsigned long        seen_wait_short;
-    time_t               wait_logged;     /* last WAIT warning, s */
-
-    /* per request, reset each time */
+/* A request in flight.  Kept on a free list between requests, buffers
+ * and all, so a steady load allocates nothing per request here. */
+struct hreq {
+    struct handler      *h;
+    struct hreq         *next_free;
+    struct fcgi_request *req;
+    handler_done_fn     *done;
+    void                *done_arg;
     struct buf           body;
     struct buf           headers;     /* extra header lines */
     struct buf           key;
     struct buf           doc;
+    struct session      *session;
+    struct store_op     *op;
+    struct loop_timer    budget;
+    char                 id[SIGN_ID_MAX + 1];
+    int64_t              now;         /* wall clock ms at the start */
+    double               t0;          /* monotonic s at the start */
     int                  status;
     const char          *ctype;
+    const char          *method;
+    const char          *uri;
+    int                  route;
+    int                  head;
+    int                  visit;       /* GET / counts a visit */
+    int                  fresh;       /* a new session */
+};
+
+/* A warning repeated by many requests: the same text is logged at most
+ * once a second, with how many it stands for; a different text at once. */
+struct handler_warn {
+    time_t        at;          /* second of the last line */
+    unsigned long suppressed;
+    char          last[256];   /* its text */
+};
+
+struct handler {
+    const struct config *cfg;
+    struct loop         *loop;
+    struct store        *store;
+    const char          *secrets[2];
+    size_t               nsecrets;
+    long                 pid;
+    long                 in_flight;
+    struct hreq         *free_list;
+    unsigned long        seen_errors;
+    unsigned long        seen_reconnects;
+    unsigned long        seen_wait_short;
+    struct handler_warn  warn_503;
+    struct handler_warn  warn_wait;
 };
 
 static const char HANDLER_JSON[] = "application/json";
 
+static void handler_finish(struct hreq *r);
+
+/* Log a rate-limited warning (see struct handler_warn). */
+static void
+handler_warn(struct handler_warn *w, const char *what, const char *detail)
+{
+    time_t now = time(NULL);
+
+    if (now == w->at && strncmp(detail, w->last, sizeof(w->last) - 1) == 0)
+    {
+        w->suppressed++;
+        return;
+    }
+    if (w->suppressed > 0) {
+        LOG_WARN("handler: %s: %s (and %lu more like it, not logged)",
+                 what, w->last, w->suppressed);
+    }
+    LOG_WARN("handler: %s: %s", what, detail);
+    snprintf(w->last, sizeof(w->last), "%s", detail);
+    w->at = now;
+    w->suppressed = 0;
+}
+
 struct handler *
-handler_create(const struct config *cfg, char *err, size_t errlen)
+handler_create(const struct config *cfg, struct loop *l, char *err,
+               size_t errlen)
 {
     struct handler      *h;
     struct store_config  sc;
@@ -69,10 +130,7 @@ handler_create(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     h->cfg = cfg;
-    buf_init(&h->body);
-    buf_init(&h->headers);
-    buf_init(&h->key);
-    buf_init(&h->doc);
+    h->loop = l;
     sc.host = cfg->redis_host;
     sc.port = (int) cfg->redis_port;
     sc.db = (int) cfg->redis_db;
@@ -86,10 +144,10 @@ handler_create(const struct config *cfg, char *err, size_t errlen)
     sc.timeout_ms = (int) cfg->redis_timeout_ms;
     sc.wait_replicas = (int) cfg->redis_wait_replicas;
     sc.wait_timeout_ms = (int) cfg->redis_wait_timeout_ms;
-    h->store = store_create(&sc);
+    h->store = store_create(l, &sc, err, errlen);
     if (h->store == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto error;
+        free(h);
+        return NULL;
     }
     h->secrets[h->nsecrets++] = cfg->session_secret;
     if (cfg->session_secret_previous != NULL
@@ -99,24 +157,39 @@ handler_create(const struct config *cfg, char *err, size_t errlen)
     }
     h->pid = (long) getpid();
     return h;
+}
 
-error:
-    handler_destroy(h);
-    return NULL;
+/* Free one request object. */
+static void
+handler_hreq_free(struct hreq *r)
+{
+    buf_free(&r->body);
+    buf_free(&r->headers);
+    buf_free(&r->key);
+    buf_free(&r->doc);
+    free(r);
 }
 
 void
 handler_destroy(struct handler *h)
 {
+    struct hreq *r;
+
     if (h == NULL) {
         return;
     }
     store_destroy(h->store);
-    buf_free(&h->body);
-    buf_free(&h->headers);
-    buf_free(&h->key);
-    buf_free(&h->doc);
+    while ((r = h->free_list) != NULL) {
+        h->free_list = r->next_free;
+        handler_hreq_free(r);
+    }
     free(h);
+}
+
+long
+handler_in_flight(const struct handler *h)
+{
+    return h->in_flight;
 }
 
 /* Wall clock in Unix ms (cookie and session dates). */
@@ -154,306 +227,6 @@ handler_reason(int status)
     }
 }
 
-/* Set a JSON error response {"error":"<msg>"}. */
-static void
-handler_error(struct handler *h, int status, const char *msg)
-{
-    h->status = status;
-    h->ctype = HANDLER_JSON;
-    buf_reset(&h->body);
-    buf_printf(&h->body, "{\"error\":\"%s\"}", msg);
-}
-
-/* Redis is unusable for this request: 503 + Retry-After, logged once. */
-static void
-handler_unavailable(struct handler *h, const char *err)
-{
-    LOG_WARN("handler: %s", err);
-    handler_error(h, 503, "service unavailable");
-    buf_reset(&h->headers);
-    buf_appends(&h->headers, "Retry-After: 1\r\nCache-Control: no-store\r\n");
-}
-
-/* Build h->key = <prefix><id>. */
-static void
-handler_key(struct handler *h, const char *id)
-{
-    buf_reset(&h->key);
-    buf_appends(&h->key, h->cfg->session_prefix);
-    buf_appends(&h->key, id);
-}
-
-/* Load the session named by a valid cookie, or make a fresh one.  Returns
- * the session (caller destroys) with id filled and *fresh set, or NULL
- * after setting a 503/500 response. */
-static struct session *
-handler_session_load(struct handler *h, struct fcgi_request *req, char *id,
-                     size_t idlen, int *fresh, int64_t now)
-{
-    struct session *s = NULL;
-    const char     *cookie;
-    char            err[256];
-    int             rc;
-
-    *fresh = 0;
-    cookie = fcgi_request_param(req, "HTTP_COOKIE");
-    if (cookie != NULL
-        && cookie_session_id(cookie, strlen(cookie),
-                             h->cfg->session_cookie_name, h->secrets,
-                             h->nsecrets, id, idlen) == 0
-        && sign_id_valid(id, strlen(id)))
-    {
-        handler_key(h, id);
-        rc = store_get(h->store, h->key.data, h->key.len, &h->doc, err,
-                       sizeof(err));
-        if (rc == STORE_ERR) {
-            handler_unavailable(h, err);
-            return NULL;
-        }
-        if (rc == STORE_OK) {
-            s = session_parse(h->doc.data, h->doc.len, err, sizeof(err));
-            if (s == NULL) {
-                LOG_WARN("handler: stored session unusable, starting a "
-                         "fresh one: %s", err);
-            }
-        }
-    }
-    if (s != NULL) {
-        return s;
-    }
-    if (sign_random_id(id, idlen) != 0) {
-        LOG_ERROR("handler: no randomness for a session id");
-        handler_error(h, 500, "internal error");
-        return NULL;
-    }
-    s = session_new(now, h->cfg->session_max_age_s * 1000);
-    if (s == NULL) {
-        handler_error(h, 500, "internal error");
-        return NULL;
-    }
-    *fresh = 1;
-    return s;
-}
-
-/* Store s under id: a session seen at most once lives
- * SESSION_FRESH_TTL_S, later ones until cookie.expires.  0, or -1 after
- * setting a 503/500 response. */
-static int
-handler_session_save(struct handler *h, struct session *s, const char *id,
-                     int64_t now)
-{
-    int64_t  ttl, expires;
-    char     err[256];
-
-    if (session_views(s) <= 1) {
-        ttl = h->cfg->session_fresh_ttl_s * 1000;
-    } else {
-        expires = session_expires_ms(s);
-        ttl = expires > now ? expires - now
-                            : h->cfg->session_max_age_s * 1000;
-    }
-    buf_reset(&h->doc);
-    handler_key(h, id);
-    if (session_dump(s, &h->doc) != 0 || h->key.oom) {
-        handler_error(h, 500, "internal error");
-        return -1;
-    }
-    if (store_set(h->store, h->key.data, h->key.len, h->doc.data, h->doc.len,
-                  ttl, err, sizeof(err)) != STORE_OK)
-    {
-        handler_unavailable(h, err);
-        return -1;
-    }
-    return 0;
-}
-
-/* GET / (visit = 1) and GET /session (visit = 0). */
-static void
-handler_session_route(struct handler *h, struct fcgi_request *req, int visit)
-{
-    struct session *s;
-    char            id[SIGN_ID_MAX + 1];
-    char            iso[SESSION_ISO_LEN + 8];
-    const char     *created;
-    int64_t         now = handler_wall_ms();
-    int             fresh;
-
-    store_begin(h->store);
-    s = handler_session_load(h, req, id, sizeof(id), &fresh, now);
-    if (s == NULL) {
-        return;
-    }
-    if (visit && session_touch(s, now) != 0) {
-        handler_error(h, 500, "internal error");
-        goto done;
-    }
-    if ((visit || fresh) && handler_session_save(h, s, id, now) != 0) {
-        goto done;
-    }
-    h->status = 200;
-    h->ctype = HANDLER_JSON;
-    buf_appends(&h->headers, "Cache-Control: no-store\r\n");
-    if (visit || fresh) {
-        buf_appends(&h->headers, "Set-Cookie: ");
-        cookie_format(&h->headers, h->cfg->session_cookie_name, id,
-                      h->secrets[0], session_expires_ms(s),
-                      h->cfg->session_cookie_secure);
-        buf_appends(&h->headers, "\r\n");
-    }
-    buf_reset(&h->body);
-    if (visit) {
-        buf_appends(&h->body, "{\"status\":\"ok\"}");
-        goto done;
-    }
-    buf_printf(&h->body, "{\"views\":%lld,\"createdAt\":",
-               (long long) session_views(s));
-    created = session_created(s);
-    if (created == NULL
-        || jsonw_string(&h->body, created, strlen(created)) != 0)
-    {
-        buf_appends(&h->body, "null");
-    }
-    buf_appends(&h->body, ",\"expires\":");
-    if (session_iso8601(session_expires_ms(s), iso, sizeof(iso)) == 0) {
-        jsonw_string(&h->body, iso, strlen(iso));
-    } else {
-        buf_appends(&h->body, "null");
-    }
-    buf_appends(&h->body, ",\"worker\":");
-    jsonw_string(&h->body, h->cfg->app_hostname,
-                 strlen(h->cfg->app_hostname));
-    buf_printf(&h->body, ",\"pid\":%ld}", h->pid);
-
-done:
-    session_destroy(s);
-}
-
-/* GET /readyz: the primary takes a write within the budget. */
-static void
-handler_readyz(struct handler *h)
-{
-    char err[256];
-
-    store_begin(h->store);
-    buf_reset(&h->key);
-    buf_printf(&h->key, "%sreadyz:%s", h->cfg->session_prefix,
-               h->cfg->app_hostname);
-    if (h->key.oom) {
-        handler_error(h, 500, "internal error");
-        return;
-    }
-    if (store_set(h->store, h->key.data, h->key.len, "1", 1, 10000, err,
-                  sizeof(err)) != STORE_OK)
-    {
-        handler_unavailable(h, err);
-        return;
-    }
-    h->status = 200;
-    h->ctype = HANDLER_JSON;
-    buf_appends(&h->body, "{\"status\":\"ok\"}");
-}
-
-/* Check CONTENT_LENGTH against the limit and drop the body.  0 to go on,
- * -1 when a 400/413 response was set. */
-static int
-handler_body(struct handler *h, struct fcgi_request *req)
-{
-    const char *cl = fcgi_request_param(req, "CONTENT_LENGTH");
-    long long   n = 0;
-    const char *p;
-
-    if (cl == NULL) {
-        cl = "";
-    }
-    for (p = cl; *p; p++) {
-        if (*p < '0' || *p > '9' || n > (1LL << 50)) {
-            handler_error(h, 400, "bad request");
-            fcgi_request_close_after(req);
-            return -1;
-        }
-        n = n * 10 + (*p - '0');
-    }
-    if (n > h->cfg->app_body_limit) {
-        handler_error(h, 413, "payload too large");
-        fcgi_request_close_after(req);   /* the body stays unread */
-        return -1;
-    }
-    /* always: the body (or just its end record) must not stay behind on
-     * a kept connection */
-    if (fcgi_request_discard_body(req, (long) n) < 0) {
-        fcgi_request_close_after(req);
-    }
-    return 0;
-}
-
-/* Write status line, headers and (unless HEAD) the body. */
-static size_t
-handler_send(struct handler *h, struct fcgi_request *req, int head)
-{
-    struct buf out;
-    size_t     sent = 0;
-
-    buf_init(&out);
-    if (h->status != 200) {
-        buf_printf(&out, "Status: %d %s\r\n", h->status,
-                   handler_reason(h->status));
-    }
-    buf_printf(&out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-               h->ctype, h->body.len);
-    buf_append(&out, h->headers.data ? h->headers.data : "",
-               h->headers.len);
-    buf_appends(&out, "\r\n");
-    if (!head) {
-        buf_append(&out, h->body.data ? h->body.data : "", h->body.len);
-        sent = h->body.len;
-    }
-    if (out.oom) {
-        buf_free(&out);
-        buf_init(&out);
-        buf_appends(&out, "Status: 500 Internal Server Error\r\n"
-                    "Content-Type: application/json\r\n"
-                    "Content-Length: 26\r\n\r\n{\"error\":\"internal error\"}");
-        h->status = 500;
-    }
-    if (out.data != NULL) {
-        fcgi_request_write(req, out.data, out.len);
-    }
-    buf_free(&out);
-    return sent;
-}
-
-/* Fold the store's error/reconnect counters into the shared metrics, and
- * warn (at most once a second per thread) when writes went without the
- * replica acknowledgements REDIS_WAIT_REPLICAS asks for. */
-static void
-handler_store_metrics(struct handler *h)
-{
-    unsigned long e = store_errors(h->store);
-    unsigned long r = store_reconnects(h->store);
-    unsigned long w = store_wait_short(h->store);
-    time_t        now;
-
-    if (w > h->seen_wait_short) {
-        now = time(NULL);
-        if (now != h->wait_logged) {
-            LOG_WARN("handler: WAIT: %lu write(s) not acknowledged by %lld "
-                     "replica(s) within %lld ms (%lu in all); they stand on "
-                     "the primary only", w - h->seen_wait_short,
-                     h->cfg->redis_wait_replicas,
-                     h->cfg->redis_wait_timeout_ms, w);
-            h->wait_logged = now;
-            h->seen_wait_short = w;
-        }
-    }
-
-    for (; h->seen_errors < e; h->seen_errors++) {
-        metrics_redis_error();
-    }
-    for (; h->seen_reconnects < r; h->seen_reconnects++) {
-        metrics_redis_reconnect();
-    }
-}
-
 /* Empty b for a new request; after an OOM (sticky in buf) start over. */
 static void
 handler_fresh_buf(struct buf *b)
@@ -464,100 +237,530 @@ handler_fresh_buf(struct buf *b)
     buf_reset(b);
 }
 
-void
-handler_serve(struct handler *h, struct fcgi_request *req)
+/* A request object from the free list, or a new one.  NULL on OOM. */
+static struct hreq *
+handler_hreq_get(struct handler *h)
 {
-    struct route_match  m;
-    const char         *method, *uri, *internal;
-    double              t0 = handler_mono_s();
-    size_t              sent;
-    int                 route, head;
+    struct hreq *r = h->free_list;
 
-    handler_fresh_buf(&h->body);
-    handler_fresh_buf(&h->headers);
-    handler_fresh_buf(&h->key);
-    handler_fresh_buf(&h->doc);
-    h->status = 500;
-    h->ctype = HANDLER_JSON;
-
-    method = fcgi_request_param(req, "REQUEST_METHOD");
-    uri = fcgi_request_param(req, "REQUEST_URI");
-    /* a HEAD answer has no body, even the 400 below */
-    head = method != NULL && strcmp(method, "HEAD") == 0;
-    if (method == NULL || uri == NULL || *method == '\0' || *uri != '/') {
-        /* libfcgi ends PARAMS at EOF too, so a truncated request arrives
-         * without them: refuse it rather than guess "GET /" */
-        route = ROUTE_BAD_REQUEST;
-        handler_error(h, 400, "bad request");
-        fcgi_request_close_after(req);
-        goto send;
+    if (r != NULL) {
+        h->free_list = r->next_free;
+    } else {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL) {
+            return NULL;
+        }
+        buf_init(&r->body);
+        buf_init(&r->headers);
+        buf_init(&r->key);
+        buf_init(&r->doc);
     }
-    router_match(method, uri, strlen(uri), &m);
-    route = (int) m.id;
+    r->h = h;
+    handler_fresh_buf(&r->body);
+    handler_fresh_buf(&r->headers);
+    handler_fresh_buf(&r->key);
+    handler_fresh_buf(&r->doc);
+    r->session = NULL;
+    r->op = NULL;
+    r->status = 500;
+    r->ctype = HANDLER_JSON;
+    r->visit = r->fresh = 0;
+    r->id[0] = '\0';
+    return r;
+}
 
-    if (handler_body(h, req) != 0) {
-        goto send;
+/* Set a JSON error response {"error":"<msg>"}. */
+static void
+handler_error(struct hreq *r, int status, const char *msg)
+{
+    r->status = status;
+    r->ctype = HANDLER_JSON;
+    buf_reset(&r->body);
+    buf_printf(&r->body, "{\"error\":\"%s\"}", msg);
+}
+
+/* Redis is unusable for this request: 503 + Retry-After. */
+static void
+handler_unavailable(struct hreq *r, const char *err)
+{
+    handler_warn(&r->h->warn_503, "503", err);
+    handler_error(r, 503, "service unavailable");
+    buf_reset(&r->headers);
+    buf_appends(&r->headers, "Retry-After: 1\r\nCache-Control: no-store\r\n");
+}
+
+/* Build r->key = <prefix><id>. */
+static void
+handler_key(struct hreq *r, const char *id)
+{
+    buf_reset(&r->key);
+    buf_appends(&r->key, r->h->cfg->session_prefix);
+    buf_appends(&r->key, id);
+}
+
+/* The budget ran out: 503 (the store's operation is cancelled). */
+static void
+handler_on_budget(struct loop *l, struct loop_timer *t)
+{
+    struct hreq *r = t->data;
+    char         err[96];
+
+    (void) l;
+    store_op_cancel(r->op);
+    r->op = NULL;
+    snprintf(err, sizeof(err), "redis: request time budget (%lld ms) spent",
+             r->h->cfg->redis_timeout_ms);
+    handler_unavailable(r, err);
+    handler_finish(r);
+}
+
+/* Start r's Redis budget.  Can't fail (an OOM in the timer heap only
+ * leaves the store's own stall detection to bound the request). */
+static void
+handler_budget_start(struct hreq *r)
+{
+    loop_timer_init(&r->budget, handler_on_budget, r);
+    (void) loop_timer_at(r->h->loop, &r->budget,
+                         loop_now_ms(r->h->loop) + r->h->cfg->redis_timeout_ms);
+}
+
+/* The session's 200 answer: Set-Cookie and the body. */
+static void
+handler_session_answer(struct hreq *r)
+{
+    const struct config *cfg = r->h->cfg;
+    struct session      *s = r->session;
+    char                 iso[SESSION_ISO_LEN + 8];
+    const char          *created;
+
+    r->status = 200;
+    r->ctype = HANDLER_JSON;
+    buf_appends(&r->headers, "Cache-Control: no-store\r\n");
+    if (r->visit || r->fresh) {
+        buf_appends(&r->headers, "Set-Cookie: ");
+        cookie_format(&r->headers, cfg->session_cookie_name, r->id,
+                      r->h->secrets[0], session_expires_ms(s),
+                      cfg->session_cookie_secure);
+        buf_appends(&r->headers, "\r\n");
     }
-    switch (m.id) {
-    case ROUTE_ROOT:
-        handler_session_route(h, req, 1);
-        break;
-    case ROUTE_SESSION:
-        handler_session_route(h, req, 0);
-        break;
+    buf_reset(&r->body);
+    if (r->visit) {
+        buf_appends(&r->body, "{\"status\":\"ok\"}");
+        return;
+    }
+    buf_printf(&r->body, "{\"views\":%lld,\"createdAt\":",
+               (long long) session_views(s));
+    created = session_created(s);
+    if (created == NULL
+        || jsonw_string(&r->body, created, strlen(created)) != 0)
+    {
+        buf_appends(&r->body, "null");
+    }
+    buf_appends(&r->body, ",\"expires\":");
+    if (session_iso8601(session_expires_ms(s), iso, sizeof(iso)) == 0) {
+        jsonw_string(&r->body, iso, strlen(iso));
+    } else {
+        buf_appends(&r->body, "null");
+    }
+    buf_appends(&r->body, ",\"worker\":");
+    jsonw_string(&r->body, cfg->app_hostname, strlen(cfg->app_hostname));
+    buf_printf(&r->body, ",\"pid\":%ld}", r->h->pid);
+}
+
+/* SET's outcome. */
+static void
+handler_on_saved(void *arg, enum store_rc rc, const char *val, size_t len,
+                 const char *err)
+{
+    struct hreq *r = arg;
+
+    (void) val;
+    (void) len;
+    r->op = NULL;
+    if (rc != STORE_OK) {
+        handler_unavailable(r, err);
+    } else if (r->route == ROUTE_READYZ) {
+        r->status = 200;
+        buf_appends(&r->body, "{\"status\":\"ok\"}");
+    } else {
+        handler_session_answer(r);
+    }
+    handler_finish(r);
+}
+
+/* Store r->session: a session seen at most once lives
+ * SESSION_FRESH_TTL_S, later ones until cookie.expires. */
+static void
+handler_session_save(struct hreq *r)
+{
+    const struct config *cfg = r->h->cfg;
+    int64_t              ttl, expires;
+
+    if (session_views(r->session) <= 1) {
+        ttl = cfg->session_fresh_ttl_s * 1000;
+    } else {
+        expires = session_expires_ms(r->session);
+        ttl = expires > r->now ? expires - r->now
+                               : cfg->session_max_age_s * 1000;
+    }
+    buf_reset(&r->doc);
+    handler_key(r, r->id);
+    if (session_dump(r->session, &r->doc) != 0 || r->key.oom) {
+        handler_error(r, 500, "internal error");
+        handler_finish(r);
+        return;
+    }
+    r->op = store_set(r->h->store, r->key.data, r->key.len, r->doc.data,
+                      r->doc.len, ttl, r->budget.when_ms, handler_on_saved, r);
+    if (r->op == NULL) {
+        handler_error(r, 500, "internal error");
+        handler_finish(r);
+    }
+}
+
+/* The session is loaded or new: count the visit, save, answer. */
+static void
+handler_session_continue(struct hreq *r)
+{
+    if (r->session == NULL) {
+        if (sign_random_id(r->id, sizeof(r->id)) != 0) {
+            LOG_ERROR("handler: no randomness for a session id");
+            handler_error(r, 500, "internal error");
+            handler_finish(r);
+            return;
+        }
+        r->session = session_new(r->now, r->h->cfg->session_max_age_s * 1000);
+        if (r->session == NULL) {
+            handler_error(r, 500, "internal error");
+            handler_finish(r);
+            return;
+        }
+        r->fresh = 1;
+    }
+    if (r->visit && session_touch(r->session, r->now) != 0) {
+        handler_error(r, 500, "internal error");
+        handler_finish(r);
+        return;
+    }
+    if (r->visit || r->fresh) {
+        handler_session_save(r);
+        return;
+    }
+    handler_session_answer(r);
+    handler_finish(r);
+}
+
+/* GET's outcome: the stored session, none, or Redis trouble. */
+static void
+handler_on_loaded(void *arg, enum store_rc rc, const char *val, size_t len,
+                  const char *err)
+{
+    struct hreq *r = arg;
+    char         why[256];
+
+    r->op = NULL;
+    if (rc == STORE_ERR) {
+        handler_unavailable(r, err);
+        handler_finish(r);
+        return;
+    }
+    if (rc == STORE_OK) {
+        r->session = session_parse(val, len, why, sizeof(why));
+        if (r->session == NULL) {
+            LOG_WARN("handler: stored session unusable, starting a fresh "
+                     "one: %s", why);
+        }
+    }
+    handler_session_continue(r);
+}
+
+/* GET / (visit = 1) and GET /session (visit = 0): load the session named
+ * by a valid cookie, or make a fresh one. */
+static void
+handler_session_route(struct hreq *r, int visit)
+{
+    const char *cookie;
+
+    r->visit = visit;
+    r->now = handler_wall_ms();
+    handler_budget_start(r);
+    cookie = fcgi_request_param(r->req, "HTTP_COOKIE");
+    if (cookie != NULL
+        && cookie_session_id(cookie, strlen(cookie),
+                             r->h->cfg->session_cookie_name, r->h->secrets,
+                             r->h->nsecrets, r->id, sizeof(r->id)) == 0
+        && sign_id_valid(r->id, strlen(r->id)))
+    {
+        handler_key(r, r->id);
+        r->op = store_get(r->h->store, r->key.data, r->key.len,
+                          handler_on_loaded, r);
+        if (r->op == NULL) {
+            handler_error(r, 500, "internal error");
+            handler_finish(r);
+        }
+        return;
+    }
+    handler_session_continue(r);
+}
+
+/* GET /readyz: the primary takes a write within the budget. */
+static void
+handler_readyz(struct hreq *r)
+{
+    handler_budget_start(r);
+    buf_reset(&r->key);
+    buf_printf(&r->key, "%sreadyz:%s", r->h->cfg->session_prefix,
+               r->h->cfg->app_hostname);
+    if (r->key.oom) {
+        handler_error(r, 500, "internal error");
+        handler_finish(r);
+        return;
+    }
+    r->op = store_set(r->h->store, r->key.data, r->key.len, "1", 1, 10000,
+                      r->budget.when_ms, handler_on_saved, r);
+    if (r->op == NULL) {
+        handler_error(r, 500, "internal error");
+        handler_finish(r);
+    }
+}
+/* Check CONTENT_LENGTH against the limit and drop the body.  0 to go on,
+ * -1 when a 400/413 response was set. */
+static int
+handler_body(struct hreq *r)
+{
+    const char *cl = fcgi_request_param(r->req, "CONTENT_LENGTH");
+    long long   n = 0;
+    const char *p;
+
+    if (cl == NULL) {
+        cl = "";
+    }
+    for (p = cl; *p; p++) {
+        if (*p < '0' || *p > '9' || n > (1LL << 50)) {
+            handler_error(r, 400, "bad request");
+            fcgi_request_close_after(r->req);
+            return -1;
+        }
+        n = n * 10 + (*p - '0');
+    }
+    if (n > r->h->cfg->app_body_limit) {
+        handler_error(r, 413, "payload too large");
+        fcgi_request_close_after(r->req);   /* the body stays unread */
+        return -1;
+    }
+    /* always: the body (or just its end record) must not stay behind on
+     * a kept connection */
+    if (fcgi_request_discard_body(r->req, (long) n) < 0) {
+        fcgi_request_close_after(r->req);
+    }
+    return 0;
+}
+
+/* Write status line, headers and (unless HEAD) the body. */
+static size_t
+handler_send(struct hreq *r)
+{
+    struct buf out;
+    size_t     sent = 0;
+
+    buf_init(&out);
+    if (r->status != 200) {
+        buf_printf(&out, "Status: %d %s\r\n", r->status,
+                   handler_reason(r->status));
+    }
+    buf_printf(&out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+               r->ctype, r->body.len);
+    buf_append(&out, r->headers.data ? r->headers.data : "",
+               r->headers.len);
+    buf_appends(&out, "\r\n");
+    if (!r->head) {
+        buf_append(&out, r->body.data ? r->body.data : "", r->body.len);
+        sent = r->body.len;
+    }
+    if (out.oom) {
+        buf_free(&out);
+        buf_init(&out);
+        buf_appends(&out, "Status: 500 Internal Server Error\r\n"
+                    "Content-Type: application/json\r\n"
+                    "Content-Length: 26\r\n\r\n{\"error\":\"internal error\"}");
+        r->status = 500;
+    }
+    if (out.data != NULL) {
+        fcgi_request_write(r->req, out.data, out.len);
+    }
+    buf_free(&out);
+    return sent;
+}
+
+/* Fold the store's error/reconnect counters into the shared metrics, and
+ * warn (rate-limited) when writes went without the replica
+ * acknowledgements REDIS_WAIT_REPLICAS asks for. */
+static void
+handler_store_metrics(struct handler *h)
+{
+    unsigned long e = store_errors(h->store);
+    unsigned long c = store_reconnects(h->store);
+    unsigned long w = store_wait_short(h->store);
+    char          detail[160];
+
+    if (w > h->seen_wait_short) {
+        snprintf(detail, sizeof(detail), "%lu write(s) not acknowledged by "
+                 "%lld replica(s) within %lld ms (%lu in all); they stand on "
+                 "the primary only", w - h->seen_wait_short,
+                 h->cfg->redis_wait_replicas, h->cfg->redis_wait_timeout_ms,
+                 w);
+        handler_warn(&h->warn_wait, "WAIT", detail);
+        h->seen_wait_short = w;
+    }
+    for (; h->seen_errors < e; h->seen_errors++) {
+        metrics_redis_error();
+    }
+    for (; h->seen_reconnects < c; h->seen_reconnects++) {
+        metrics_redis_reconnect();
+    }
+}
+
+/* Write the response, count and log it, hand the request back.  Can't
+ * fail. */
+static void
+handler_finish(struct hreq *r)
+{
+    struct handler  *h = r->h;
+    handler_done_fn *done = r->done;
+    void            *arg = r->done_arg;
+    size_t           sent;
+
+    loop_timer_stop(h->loop, &r->budget);
+    store_op_cancel(r->op);
+    r->op = NULL;
+    if (r->body.oom || r->headers.oom) {
+        buf_reset(&r->headers);
+        handler_error(r, 500, "internal error");
+    }
+    sent = handler_send(r);
+    handler_store_metrics(h);
+    metrics_request(r->route, r->status, handler_mono_s() - r->t0);
+    log_access(fcgi_request_param(r->req, "REMOTE_ADDR"), r->method, r->uri,
+               fcgi_request_param(r->req, "SERVER_PROTOCOL"), r->status,
+               sent, fcgi_request_param(r->req, "HTTP_REFERER"),
+               fcgi_request_param(r->req, "HTTP_USER_AGENT"));
+    session_destroy(r->session);
+    r->session = NULL;
+    r->req = NULL;
+    r->next_free = h->free_list;
+    h->free_list = r;
+    h->in_flight--;
+    metrics_busy_add(-1);
+    done(arg);
+}
+
+/* The routes that need no Redis.  Returns 1 if it answered. */
+static int
+handler_plain_route(struct hreq *r, const struct route_match *m)
+{
+    const char *internal;
+
+    switch (m->id) {
     case ROUTE_HELLO:
-        h->status = 200;
-        buf_appends(&h->body, "{\"hello\":");
-        if (jsonw_string(&h->body, m.name, m.name_len) != 0) {
-            handler_error(h, 400, "bad request");
+        r->status = 200;
+        buf_appends(&r->body, "{\"hello\":");
+        if (jsonw_string(&r->body, m->name, m->name_len) != 0) {
+            handler_error(r, 400, "bad request");
             break;
         }
-        buf_appends(&h->body, "}");
+        buf_appends(&r->body, "}");
         break;
     case ROUTE_HEALTHZ:
-        h->status = 200;
-        buf_appends(&h->body, "{\"status\":\"ok\"}");
-        break;
-    case ROUTE_READYZ:
-        handler_readyz(h);
+        r->status = 200;
+        buf_appends(&r->body, "{\"status\":\"ok\"}");
         break;
     case ROUTE_METRICS:
-        internal = fcgi_request_param(req, "APP_INTERNAL");
+        internal = fcgi_request_param(r->req, "APP_INTERNAL");
         if (internal == NULL || strcmp(internal, "1") != 0) {
-            route = ROUTE_NOT_FOUND;
-            handler_error(h, 404, "not found");
+            r->route = ROUTE_NOT_FOUND;
+            handler_error(r, 404, "not found");
             break;
         }
-        h->status = 200;
-        h->ctype = "text/plain; version=0.0.4; charset=utf-8";
-        if (metrics_render(&h->body) != 0) {
-            handler_error(h, 500, "internal error");
+        r->status = 200;
+        r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+        if (metrics_render(&r->body) != 0) {
+            handler_error(r, 500, "internal error");
         }
         break;
     case ROUTE_METHOD_NOT_ALLOWED:
-        handler_error(h, 405, "method not allowed");
-        buf_printf(&h->headers, "Allow: %s\r\n",
-                   m.allow ? m.allow : "GET, HEAD");
+        handler_error(r, 405, "method not allowed");
+        buf_printf(&r->headers, "Allow: %s\r\n",
+                   m->allow ? m->allow : "GET, HEAD");
         break;
     case ROUTE_BAD_REQUEST:
-        handler_error(h, 400, "bad request");
+        handler_error(r, 400, "bad request");
         break;
-    case ROUTE_NOT_FOUND:
     default:
-        handler_error(h, 404, "not found");
+        handler_error(r, 404, "not found");
         break;
     }
-    if (h->body.oom || h->headers.oom) {
-        buf_reset(&h->headers);
-        handler_error(h, 500, "internal error");
-    }
+    handler_finish(r);
+    return 1;
+}
 
-send:
-    sent = handler_send(h, req, head);
-    handler_store_metrics(h);
-    metrics_request(route, h->status, handler_mono_s() - t0);
-    log_access(fcgi_request_param(req, "REMOTE_ADDR"), method, uri,
-               fcgi_request_param(req, "SERVER_PROTOCOL"), h->status, sent,
-               fcgi_request_param(req, "HTTP_REFERER"),
-               fcgi_request_param(req, "HTTP_USER_AGENT"));
+void
+handler_serve(struct handler *h, struct fcgi_request *req,
+              handler_done_fn *done, void *arg)
+{
+    static const char   oom[] = "Status: 500 Internal Server Error\r\n"
+                                "Content-Type: application/json\r\n"
+                                "Content-Length: 26\r\n\r\n"
+                                "{\"error\":\"internal error\"}";
+    struct route_match  m;
+    struct hreq        *r;
+
+    r = handler_hreq_get(h);
+    if (r == NULL) {
+        fcgi_request_write(req, oom, sizeof(oom) - 1);
+        fcgi_request_close_after(req);
+        done(arg);
+        return;
+    }
+    r->req = req;
+    r->done = done;
+    r->done_arg = arg;
+    r->t0 = handler_mono_s();
+    loop_timer_init(&r->budget, handler_on_budget, r);
+    h->in_flight++;
+    metrics_busy_add(1);
+    r->method = fcgi_request_param(req, "REQUEST_METHOD");
+    r->uri = fcgi_request_param(req, "REQUEST_URI");
+    /* a HEAD answer has no body, even the 400 below */
+    r->head = r->method != NULL && strcmp(r->method, "HEAD") == 0;
+    if (r->method == NULL || r->uri == NULL || *r->method == '\0'
+        || *r->uri != '/')
+    {
+        /* libfcgi ends PARAMS at EOF too, so a truncated request arrives
+         * without them: refuse it rather than guess "GET /" */
+        r->route = ROUTE_BAD_REQUEST;
+        handler_error(r, 400, "bad request");
+        fcgi_request_close_after(req);
+        handler_finish(r);
+        return;
+    }
+    router_match(r->method, r->uri, strlen(r->uri), &m);
+    r->route = (int) m.id;
+    if (handler_body(r) != 0) {
+        handler_finish(r);
+        return;
+    }
+    switch (m.id) {
+    case ROUTE_ROOT:
+        handler_session_route(r, 1);
+        break;
+    case ROUTE_SESSION:
+        handler_session_route(r, 0);
+        break;
+    case ROUTE_READYZ:
+        handler_readyz(r);
+        break;
+    default:
+        handler_plain_route(r, &m);
+        break;
+    }
 }

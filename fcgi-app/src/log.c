@@ -37,6 +37,12 @@ int log_threshold = LOG_LEVEL_INFO;
 static int  log_fd = STDERR_FILENO;
 static char log_path[4096];
 
+/* Lines batched until log_flush() (worker processes, once per loop turn).
+ * Every line is shorter than LOG_LINE_MAX, so a line always fits. */
+static char   log_batch_buf[8 * LOG_LINE_MAX];
+static size_t log_batch_len;
+static int    log_batching;
+
 static const char *log_names[] = { "error", "warn", "info", "debug" };
 
 /* Open log_path.  Returns the descriptor or -1 with err filled. */
@@ -147,17 +153,51 @@ log_escape(char *line, size_t *pos, size_t cap, const char *s, size_t len,
     }
 }
 
-/* Write line[0..len) plus '\n' in one write(2).  Can't fail (a failed log
- * write has nowhere to be reported). */
+/* Write p[0..len) in one write(2).  Can't fail (a failed log write has
+ * nowhere to be reported). */
 static void
-log_emit(char *line, size_t len)
+log_write(const char *p, size_t len)
 {
     ssize_t n;
 
-    line[len++] = '\n';
     do {
-        n = write(log_fd, line, len);
+        n = write(log_fd, p, len);
     } while (n == -1 && errno == EINTR);
+}
+
+void
+log_flush(void)
+{
+    if (log_batch_len > 0) {
+        log_write(log_batch_buf, log_batch_len);
+        log_batch_len = 0;
+    }
+}
+
+void
+log_batch(int on)
+{
+    if (!on) {
+        log_flush();
+    }
+    log_batching = on;
+}
+
+/* Emit line[0..len) plus '\n': batched (written by log_flush(), all the
+ * turn's lines in one write(2)) or at once.  Can't fail. */
+static void
+log_emit(char *line, size_t len)
+{
+    line[len++] = '\n';
+    if (!log_batching) {
+        log_write(line, len);
+        return;
+    }
+    if (log_batch_len + len > sizeof(log_batch_buf)) {
+        log_flush();
+    }
+    memcpy(log_batch_buf + log_batch_len, line, len);
+    log_batch_len += len;
 }
 
 void
@@ -185,6 +225,9 @@ log_message(int level, const char *fmt, ...)
                              log_names[level & 3], (long) getpid());
     log_escape(line, &pos, sizeof(line) - 1, msg, strlen(msg), 0);
     log_emit(line, pos);
+    if (level == LOG_LEVEL_ERROR) {
+        log_flush();            /* what precedes a crash gets out */
+    }
 }
 
 /* Append s (NULL: "-"), escaped as in a quoted field, taking at most
@@ -218,17 +261,25 @@ log_access(const char *remote, const char *method, const char *uri,
            const char *proto, int status, size_t bytes, const char *referer,
            const char *agent)
 {
+    static time_t    stamp_sec = -1;       /* the stamp's second */
+    static char      stamp[48];
+    static size_t    stamp_len;
     char             line[LOG_LINE_MAX];
     char             tail[64];
     struct timespec  ts;
     struct tm        tm;
     size_t           pos = 0, cap = sizeof(line) - 1;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != stamp_sec) {
+        gmtime_r(&ts.tv_sec, &tm);
+        stamp_len = strftime(stamp, sizeof(stamp),
+                             " - - [%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
+        stamp_sec = ts.tv_sec;
+    }
     log_part(line, &pos, cap, remote, LOG_REMOTE_MAX);
-    pos += strftime(line + pos, cap - pos, " - - [%d/%b/%Y:%H:%M:%S +0000] \"",
-                    &tm);
+    memcpy(line + pos, stamp, stamp_len);
+    pos += stamp_len;
     log_part(line, &pos, cap, method, LOG_METHOD_MAX);
     log_escape(line, &pos, cap, " ", 1, 0);
     log_part(line, &pos, cap, uri, LOG_URI_MAX);

@@ -43,6 +43,13 @@ int log_open(const char *dir, const char *host, int level, char *err,
  * dup2().  Returns 0, or -1 with err filled (the old file stays in use). */
 int log_reopen(char *err, size_t errlen);
 
+/* Batch lines (on = 1) until log_flush(), which writes them with one
+ * write(2); off flushes first.  A worker batches a loop turn's lines: a
+ * crash loses at most that turn's, a clean stop none.  Lines of level
+ * error are flushed at once.  Can't fail. */
+void log_batch(int on);
+void log_flush(void);
+
 /* Close the log; later lines go to stderr.  Can't fail. */
 void log_close(void);
 

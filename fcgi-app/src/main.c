@@ -111,8 +111,13 @@ main(int argc, char **argv)
         config_free(&cfg);
         return rc;
     }
-    LOG_INFO("listening on %s with %lld workers x %lld threads",
-             cfg.app_listen, cfg.app_workers, cfg.app_threads);
+    if (cfg.app_threads_set) {
+        LOG_WARN("APP_THREADS is deprecated and ignored: each worker "
+                 "process serves all its connections on one event loop; "
+                 "scale with APP_WORKERS");
+    }
+    LOG_INFO("listening on %s with %lld workers (one event loop each)",
+             cfg.app_listen, cfg.app_workers);
     rc = pool_run(&cfg, fd);          /* closes fd */
     if (strncmp(cfg.app_listen, "unix:", 5) == 0) {
         unlink(cfg.app_listen + 5);

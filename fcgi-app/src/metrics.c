@@ -285,9 +285,10 @@ metrics_render(struct buf *out)
         }
     }
     buf_printf(out,
-        "# HELP fcgi_app_threads_busy Request threads serving a request.\n"
-        "# TYPE fcgi_app_threads_busy gauge\n"
-        "fcgi_app_threads_busy %ld\n", busy);
+        "# HELP fcgi_app_requests_in_flight Requests read and not yet "
+        "answered (waiting for Redis or being answered).\n"
+        "# TYPE fcgi_app_requests_in_flight gauge\n"
+        "fcgi_app_requests_in_flight %ld\n", busy);
     buf_appends(out,
         "# HELP fcgi_app_worker_restarts_total Workers replaced, by "
         "reason.\n# TYPE fcgi_app_worker_restarts_total counter\n");

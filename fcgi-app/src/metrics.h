@@ -2,9 +2,9 @@
  *
  * Owns: one MAP_SHARED anonymous mapping created by the master before it
  * forks, so every worker updates (C11 atomics) and renders the numbers of
- * the whole pool.  Per-process rows (busy threads) are claimed by the
+ * the whole pool.  Per-process rows (requests in flight) are claimed by the
  * master for each child and cleared when the child dies, so a crash never
- * leaves a phantom busy thread.  Does not own the HTTP side: handler.c
+ * leaves a phantom request in flight.  Does not own the HTTP side: handler.c
  * decides who may see /metrics.
  */
 #ifndef METRICS_H

@@ -1,293 +1,230 @@
-/* store.c -- the session store: one Redis connection per thread
+/* store.c -- the session store: one pipelined Redis connection per process
  *
- * The only file that includes hiredis (0.14.1, blocking API), Sentinel
- * included.  Rules it follows (hiredis README, "Using replies" and
- * "Errors"): a NULL reply or c->err means the context is unusable, so it is
- * freed and the next command reconnects; every connection gets
- * redisConnectWithTimeout() and then redisSetTimeout() again, because the
- * connect timeout does not bound later reads.  The timeout before each
- * command is what is left of the request's budget (store_begin), so
- * (Sentinel lookup +) connect + AUTH + ROLE + SELECT + GET + SET + WAIT
- * together never exceed REDIS_TIMEOUT_MS.  After a failure the store waits
- * (100 ms doubling to 1 s) before trying again and fails fast meanwhile,
- * so a dead Redis is not hammered by every request.  SIGPIPE must be
- * ignored by the process (main.c does it): a write to a closed connection
- * then returns EPIPE and is handled like any other error.
+ * hiredis 0.14.1's async API (async.h) on the worker's loop through
+ * redis_ev.c.  Every request's commands go on the one connection as they
+ * come; redis_ev.c writes a loop turn's worth with one write(2), and
+ * hiredis hands the replies back in order.  Rules:
  *
- * With sentinels configured, every connect first finds the primary as
- * docs/REDIS.md ("The app's contract with Sentinel") and the Sentinel
- * client guidelines (redis.io/docs/reference/sentinel-clients/) say: ask
- * the sentinels in turn, starting with the one that answered last,
- * `SENTINEL get-master-addr-by-name <name>`; connect there and confirm
- * with ROLE that the node is a master.  The address is never cached across
- * errors: any connection error, and a READONLY, LOADING or MASTERDOWN
- * reply (a demoted or not yet usable node), drops the connection, so the
- * next attempt (after the backoff) asks Sentinel again.  Host names are
- * resolved by getaddrinfo() inside hiredis, which the budget cannot bound.
+ * - States: DOWN (no connection), CONNECTING (an attempt: Sentinel's
+ *   answer when configured, the name lookup, connect, then AUTH, ROLE
+ *   with Sentinel, SELECT when REDIS_DB != 0, PING, pipelined; READY when
+ *   PING answers), READY.  Operations queued while not READY wait in
+ *   `waiting` and go out, in order, the moment the store is READY.  An
+ *   attempt starts only when an operation waits (lazy), and at most one
+ *   runs at a time.  Each step up to the TCP connect is bounded by
+ *   REDIS_CONNECT_TIMEOUT_MS (each sentinel, the lookup, the connect), the
+ *   handshake's replies by REDIS_TIMEOUT_MS.
+ * - A failed attempt fails every waiting operation at once (the callers
+ *   answer 503) and the next attempt waits 10 ms, doubling up to 100 ms.
+ *   There is one such backoff per process, not one per thread as before:
+ *   operations queued during it wait for the next attempt (their own
+ *   budget bounds them), so once Redis is back the next request succeeds.
+ * - A connection the server closed (EOF, reset: hiredis's REDIS_ERR_EOF
+ *   and REDIS_ERR_IO, never the text of an error) after its handshake
+ *   puts the operations it had in flight back in `waiting`, once each,
+ *   and reconnects without backoff: the idle connection a Redis restart
+ *   killed costs no request.  GET, a SET of a whole value with its TTL
+ *   and WAIT are idempotent, so a command the server did run is safe to
+ *   send again.  A connection that dies during its handshake is a failed
+ *   attempt (a server closing at AUTH is never retried in a loop).
+ * - A reply READONLY, LOADING or MASTERDOWN means the node is not a usable
+ *   primary (demoted in a failover, loading, cut off): that operation
+ *   fails, the connection is dropped, the others in flight go back to
+ *   `waiting` once, and the next attempt asks Sentinel again.
+ * - Stall: when the oldest operation in flight has had no reply for
+ *   REDIS_TIMEOUT_MS + 100 ms (every caller has given up on it by then),
+ *   the connection is dropped and its operations fail; the next one
+ *   reconnects.  So a SIGSTOPped Redis costs each request its budget, and
+ *   after SIGCONT the first attempt succeeds, with no queue of stale
+ *   commands to work through first.
+ * - Callers cancel operations they stop waiting for; a cancelled
+ *   operation stays allocated until hiredis is done with it (its reply, or
+ *   the connection's end) and then is freed without a callback.
+ * - Host names are looked up by resolve.c (never blocking the loop) and
+ *   hiredis connects to the number.  SIGPIPE is ignored by the process.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 
+#include "redis_ev.h"
+#include "resolve.h"
+#include "sentinel.h"
 #include "store.h"
 
-#define STORE_BACKOFF_MIN_MS 100
-#define STORE_BACKOFF_MAX_MS 1000
-/* The socket timeout is set again only when it is this far from what is
- * left of the budget, which saves two setsockopt() calls per command on a
- * healthy Redis; a command may then overrun the budget by this much. */
-#define STORE_TIMEOUT_SLACK_MS 5
+#define STORE_RETRY_MIN_MS  10
+#define STORE_RETRY_MAX_MS  100
+#define STORE_STALL_SLACK_MS 100
+#define STORE_HS_MAX        4       /* AUTH, ROLE, SELECT, PING */
 
-struct store {
-    struct store_config  cfg;
-    redisContext        *c;
-    int64_t              c_timeout_ms;   /* set on c; 0: none yet */
-    int                  c_fresh;        /* c connected in this request:
-                                          * never retried (store_raw) */
-    struct store_addr    sentinels[STORE_SENTINELS_MAX];
-    size_t               nsentinels;     /* 0: fixed cfg.host/port */
-    size_t               next_sentinel;  /* asked first next time */
-    struct store_addr    primary;        /* Sentinel's last answer */
-    unsigned long        wait_short;
-    int64_t              deadline_ms;    /* monotonic; end of the budget */
-    int64_t              retry_at_ms;    /* no connect before this */
-    int                  backoff_ms;
-    int                  failed;         /* last attempt failed */
-    unsigned long        errors;
-    unsigned long        reconnects;
-    int                  connected_once;
+enum store_state { STORE_DOWN, STORE_CONNECTING, STORE_READY };
+enum store_hs { HS_AUTH, HS_ROLE, HS_SELECT, HS_PING };
+enum store_kind { OP_GET, OP_SET };
+
+struct store_op {
+    struct store_op *prev, *next;   /* in waiting or inflight */
+    struct store    *store;
+    store_done_fn   *fn;            /* NULL: cancelled */
+    void            *arg;
+    char            *cmd;           /* formatted GET / SET */
+    int              cmdlen;
+    int              kind;
+    int              queued;        /* 0 none, 1 waiting, 2 inflight */
+    int              pending;       /* replies still due on the link */
+    int              retried;
+    int              lost;          /* the link died under it */
+    int              failed;        /* an error reply; err filled */
+    int64_t          deadline_ms;
+    int64_t          sent_ms;
+    char             err[256];
 };
 
-/* Monotonic clock in ms.  Can't fail. */
-static int64_t
-store_now_ms(void)
-{
-    struct timespec ts;
+struct store_list {
+    struct store_op *head, *tail;
+};
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+struct store {
+    struct loop          *loop;
+    struct store_config   cfg;
+    int                   use_sentinel;
+    struct sentinel       sentinel;
+    struct resolve        res;
+    struct redis_ev       ev;           /* ev.ac: the live context */
+    int                   state;
+    int                   closing;      /* in our own redisAsyncFree() */
+    const redisAsyncContext *drop_ac;   /* the context we dropped */
+    int                   drop_retry;   /* dropped by us: retry its ops */
+    char                  host[ADDR_HOST_MAX];
+    int                   port;
+    int                   hs[STORE_HS_MAX];
+    int                   nhs, hs_done;
+    struct loop_timer     attempt;      /* start / step deadline */
+    struct loop_timer     stall;
+    struct loop_timer     fail_timer;   /* fails `waiting` after a failed
+                                         * attempt, outside callbacks */
+    int64_t               retry_at_ms;
+    int                   backoff_ms;
+    int                   had_failure;
+    int                   connected_once;
+    char                  fail_err[320];
+    struct store_list     waiting;
+    struct store_list     inflight;
+    unsigned long         errors;
+    unsigned long         reconnects;
+    unsigned long         wait_short;
+};
+
+static int store_send(struct store *s, struct store_op *op);
+static void store_schedule(struct store *s);
+
+/* List helpers.  Can't fail. */
+static void
+store_list_push(struct store_list *l, struct store_op *op, int front)
+{
+    op->prev = op->next = NULL;
+    if (l->head == NULL) {
+        l->head = l->tail = op;
+    } else if (front) {
+        op->next = l->head;
+        l->head->prev = op;
+        l->head = op;
+    } else {
+        op->prev = l->tail;
+        l->tail->next = op;
+        l->tail = op;
+    }
 }
 
-/* ms as a timeval, at least 1 ms (0 would mean "no timeout"). */
-static struct timeval
-store_tv(int64_t ms)
+static void
+store_list_remove(struct store_list *l, struct store_op *op)
 {
-    struct timeval tv;
-
-    if (ms < 1) {
-        ms = 1;
+    if (op->prev != NULL) {
+        op->prev->next = op->next;
+    } else {
+        l->head = op->next;
     }
-    tv.tv_sec = (time_t) (ms / 1000);
-    tv.tv_usec = (suseconds_t) ((ms % 1000) * 1000);
-    return tv;
+    if (op->next != NULL) {
+        op->next->prev = op->prev;
+    } else {
+        l->tail = op->prev;
+    }
+    op->prev = op->next = NULL;
 }
 
-struct store *
-store_create(const struct store_config *cfg)
+/* Take op off whatever list holds it. */
+static void
+store_unqueue(struct store_op *op)
 {
-    struct store *s;
-    char          err[128];
-    int           n;
-
-    s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return NULL;
+    if (op->queued == 1) {
+        store_list_remove(&op->store->waiting, op);
+    } else if (op->queued == 2) {
+        store_list_remove(&op->store->inflight, op);
     }
-    s->cfg = *cfg;
-    s->backoff_ms = STORE_BACKOFF_MIN_MS;
-    if (cfg->sentinels != NULL && *cfg->sentinels != '\0') {
-        n = store_parse_addrs(cfg->sentinels, s->sentinels,
-                              STORE_SENTINELS_MAX, err, sizeof(err));
-        if (n < 0) {
-            free(s);
-            return NULL;
-        }
-        s->nsentinels = (size_t) n;
-    }
-    return s;
+    op->queued = 0;
 }
 
-void
-store_destroy(struct store *s)
+static void
+store_op_free(struct store_op *op)
 {
-    if (s == NULL) {
+    free(op->cmd);
+    free(op);
+}
+
+/* Tell op's caller the outcome (once: op counts as cancelled after).
+ * Can't fail. */
+static void
+store_notify(struct store_op *op, enum store_rc rc, const char *val,
+             size_t len, const char *err)
+{
+    store_done_fn *fn = op->fn;
+
+    op->fn = NULL;
+    if (rc == STORE_ERR) {
+        op->store->errors++;
+    }
+    if (fn != NULL) {
+        fn(op->arg, rc, val, len, err);
+    }
+}
+
+/* Finish op: its callback (unless cancelled), then free it.  Can't
+ * fail. */
+static void
+store_complete(struct store_op *op, enum store_rc rc, const char *val,
+               size_t len, const char *err)
+{
+    store_unqueue(op);
+    store_notify(op, rc, val, len, err);
+    store_op_free(op);
+}
+
+/* Drop the connection ourselves.  retry: its operations in flight go back
+ * to `waiting` (once each); else they fail with why.  Safe inside a
+ * hiredis callback (hiredis then frees after it returns). */
+static void
+store_drop(struct store *s, int retry, const char *why)
+{
+    redisAsyncContext *ac = s->ev.ac;
+
+    snprintf(s->fail_err, sizeof(s->fail_err), "%s", why);
+    s->state = STORE_DOWN;
+    loop_timer_stop(s->loop, &s->stall);
+    loop_timer_stop(s->loop, &s->attempt);
+    if (ac == NULL) {
         return;
     }
-    if (s->c != NULL) {
-        redisFree(s->c);
-    }
-    free(s);
+    s->drop_ac = ac;
+    s->drop_retry = retry;
+    s->closing = 1;
+    redisAsyncFree(ac);
+    s->closing = 0;
 }
 
-void
-store_begin(struct store *s)
-{
-    s->deadline_ms = store_now_ms() + s->cfg.timeout_ms;
-    s->c_fresh = 0;
-}
-
-unsigned long
-store_errors(const struct store *s)
-{
-    return s->errors;
-}
-
-unsigned long
-store_reconnects(const struct store *s)
-{
-    return s->reconnects;
-}
-
-unsigned long
-store_wait_short(const struct store *s)
-{
-    return s->wait_short;
-}
-
-static int store_connect(struct store *s, char *err, size_t errlen);
-
-/* Free the connection, if any.  Can't fail. */
-static void
-store_drop(struct store *s)
-{
-    if (s->c != NULL) {
-        redisFree(s->c);
-        s->c = NULL;
-    }
-    s->c_timeout_ms = 0;
-}
-
-/* 1 if c died because the peer closed it or reset it (EOF, ECONNRESET,
- * EPIPE) rather than by a timeout or a protocol error, else 0.  Only such
- * a connection, found dead at its first use in a request, is retried:
- * the server never saw the command.  Can't fail. */
-static int
-store_conn_lost(const redisContext *c)
-{
-    if (c->err == REDIS_ERR_EOF) {
-        return 1;
-    }
-    return c->err == REDIS_ERR_IO && (strstr(c->errstr, "reset") != NULL
-                                      || strstr(c->errstr, "pipe") != NULL);
-}
-
-/* The context is dead or the server refused us: drop it and back off. */
-static void
-store_fail(struct store *s)
-{
-    store_drop(s);
-    s->errors++;
-    s->failed = 1;
-    s->retry_at_ms = store_now_ms() + s->backoff_ms;
-    s->backoff_ms *= 2;
-    if (s->backoff_ms > STORE_BACKOFF_MAX_MS) {
-        s->backoff_ms = STORE_BACKOFF_MAX_MS;
-    }
-}
-
-/* Milliseconds left in the budget, or -1 with err filled if none. */
-static int64_t
-store_left(struct store *s, char *err, size_t errlen)
-{
-    int64_t left = s->deadline_ms - store_now_ms();
-
-    if (left <= 0) {
-        snprintf(err, errlen, "redis: request time budget (%d ms) spent",
-                 s->cfg.timeout_ms);
-        return -1;
-    }
-    return left;
-}
-
-/* Send argv on c with what is left of the budget as its timeout.
- * Returns the reply (caller frees), or NULL with err filled: with c->err
- * set when c is dead, with c->err clear when the budget was spent before
- * anything was sent.  Does not touch s->c. */
-static redisReply *
-store_call(struct store *s, redisContext *c, int argc, const char **argv,
-           const size_t *lens, char *err, size_t errlen)
-{
-    redisReply *r;
-    int64_t     left;
-
-    left = store_left(s, err, errlen);
-    if (left < 0) {
-        return NULL;
-    }
-    if (c != s->c || left > s->c_timeout_ms + STORE_TIMEOUT_SLACK_MS
-        || left < s->c_timeout_ms - STORE_TIMEOUT_SLACK_MS)
-    {
-        if (redisSetTimeout(c, store_tv(left)) != REDIS_OK) {
-            snprintf(err, errlen, "redis: setting timeout failed: %s",
-                     c->errstr);
-            if (c->err == 0) {
-                c->err = REDIS_ERR_OTHER;   /* so callers see it dead */
-            }
-            return NULL;
-        }
-        if (c == s->c) {
-            s->c_timeout_ms = left;
-        }
-    }
-    r = redisCommandArgv(c, argc, argv, lens);
-    if (r == NULL || c->err) {
-        snprintf(err, errlen, "redis: %s: %s", argv[0],
-                 c->errstr[0] ? c->errstr : "no reply");
-        if (r != NULL) {
-            freeReplyObject(r);
-        }
-        if (c->err == 0) {
-            c->err = REDIS_ERR_OTHER;
-        }
-        return NULL;
-    }
-    return r;
-}
-
-/* Send argv on s->c within the budget.  Returns the reply (caller frees)
- * or NULL with err filled; a NULL return has already called store_fail()
- * when the context died. */
-static redisReply *
-store_raw(struct store *s, int argc, const char **argv, const size_t *lens,
-          char *err, size_t errlen)
-{
-    redisReply *r;
-
-    r = store_call(s, s->c, argc, argv, lens, err, errlen);
-    if (r != NULL || s->c->err == 0) {
-        return r;
-    }
-    if (!s->c_fresh && store_conn_lost(s->c)) {
-        /* The connection died while idle (Redis restarted, or a proxy
-         * closed it): send argv once more on a new connection, within the
-         * same budget, instead of failing this request.  Safe even if the
-         * server did run it: the store only sends GET, a SET of the whole
-         * value with its TTL, and WAIT, all idempotent. */
-        store_drop(s);
-        s->errors++;
-        s->failed = 1;
-        s->retry_at_ms = 0;
-        if (store_connect(s, err, errlen) != 0) {
-            return NULL;
-        }
-        r = store_call(s, s->c, argc, argv, lens, err, errlen);
-        if (r != NULL || s->c->err == 0) {
-            return r;
-        }
-    }
-    store_fail(s);
-    return r;
-}
-
-/* 1 if r is an error reply that means this node cannot serve us as the
- * primary (demoted: READONLY; still loading its data: LOADING; a replica
- * cut off from its primary: MASTERDOWN), else 0.  The connection must then
- * be dropped and the primary found again, like after a connection error.
- * Can't fail. */
+/* 1 if r is an error reply meaning this node cannot serve as the primary
+ * (demoted: READONLY; loading: LOADING; cut off: MASTERDOWN). */
 static int
 store_reply_fatal(const redisReply *r)
 {
@@ -308,559 +245,643 @@ store_reply_fatal(const redisReply *r)
     return 0;
 }
 
-/* Parse a whole decimal port 1..65535 from (p, len).  Returns it, or -1.
- * Can't fail otherwise. */
-static int
-store_parse_port(const char *p, size_t len)
+/* The link under op died (r == NULL): once all its replies are accounted
+ * for, send it again or fail it. */
+static void
+store_op_lost(struct store *s, struct store_op *op, const redisAsyncContext *ac)
 {
-    long   v = 0;
-    size_t i;
+    int server_closed;
 
-    if (len == 0 || len > 5) {
-        return -1;
+    op->lost = 1;
+    if (op->pending > 0) {
+        return;
     }
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return -1;
-        }
-        v = v * 10 + (p[i] - '0');
+    server_closed = ac == s->drop_ac ? s->drop_retry
+                                     : ac->err == REDIS_ERR_EOF
+                                       || ac->err == REDIS_ERR_IO;
+    if (server_closed && !op->retried && op->fn != NULL) {
+        store_unqueue(op);
+        op->retried = 1;
+        op->lost = 0;
+        op->failed = 0;
+        store_list_push(&s->waiting, op, 0);
+        op->queued = 1;
+        return;
     }
-    return v >= 1 && v <= 65535 ? (int) v : -1;
+    store_complete(op, STORE_ERR, NULL, 0,
+                   ac == s->drop_ac ? s->fail_err
+                   : ac->errstr[0] ? ac->errstr : "redis: connection lost");
 }
 
-/* Parse one "host:port" or "[v6]:port" token (p, len) into a.  Returns 0,
- * or -1 with err filled. */
-static int
-store_parse_addr(const char *p, size_t len, struct store_addr *a, char *err,
-                 size_t errlen)
+/* A reply (or NULL: the link died) for op. */
+static void
+store_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    const char *colon, *host;
-    size_t      hostlen;
-    int         shown = len > 64 ? 64 : (int) len;   /* echoed in err */
-
-    colon = NULL;
-    for (hostlen = len; hostlen > 0; hostlen--) {
-        if (p[hostlen - 1] == ':') {
-            colon = p + hostlen - 1;
-            break;
-        }
-    }
-    if (colon == NULL) {
-        snprintf(err, errlen, "\"%.*s\": not host:port", shown, p);
-        return -1;
-    }
-    a->port = store_parse_port(colon + 1, (size_t) (p + len - colon - 1));
-    if (a->port < 0) {
-        snprintf(err, errlen, "\"%.*s\": port not a number in 1..65535",
-                 shown, p);
-        return -1;
-    }
-    host = p;
-    hostlen = (size_t) (colon - p);
-    if (hostlen >= 2 && host[0] == '[' && host[hostlen - 1] == ']') {
-        host++;
-        hostlen -= 2;
-    } else if (memchr(host, ':', hostlen) != NULL
-               || memchr(host, '[', hostlen) != NULL
-               || memchr(host, ']', hostlen) != NULL)
-    {
-        snprintf(err, errlen, "\"%.*s\": write an IPv6 address as "
-                 "[addr]:port", shown, p);
-        return -1;
-    }
-    if (hostlen == 0 || hostlen >= sizeof(a->host)) {
-        snprintf(err, errlen, "host empty or longer than %d in \"%.*s\"",
-                 STORE_HOST_MAX - 1, shown, p);
-        return -1;
-    }
-    memcpy(a->host, host, hostlen);
-    a->host[hostlen] = '\0';
-    return 0;
-}
-
-int
-store_parse_addrs(const char *list, struct store_addr *out, size_t max,
-                  char *err, size_t errlen)
-{
-    const char *p = list, *start;
-    size_t      n = 0;
-
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t') {
-            p++;
-        }
-        if (*p == '\0') {
-            break;
-        }
-        start = p;
-        while (*p != '\0' && *p != ' ' && *p != ',' && *p != '\t') {
-            p++;
-        }
-        if (n == max) {
-            snprintf(err, errlen, "more than %zu addresses", max);
-            return -1;
-        }
-        if (store_parse_addr(start, (size_t) (p - start), &out[n], err,
-                             errlen) != 0)
-        {
-            return -1;
-        }
-        n++;
-    }
-    if (n == 0) {
-        snprintf(err, errlen, "no host:port in the list");
-        return -1;
-    }
-    return (int) n;
-}
-
-/* Run a handshake command that must answer +OK.  0 or -1 (store_fail). */
-static int
-store_handshake(struct store *s, int argc, const char **argv, char *err,
-                size_t errlen)
-{
-    redisReply *r;
-    size_t      lens[3];
-    int         i;
-
-    for (i = 0; i < argc; i++) {
-        lens[i] = strlen(argv[i]);
-    }
-    r = store_raw(s, argc, argv, lens, err, errlen);
+    struct store_op  *op = privdata;
+    struct store     *s = op->store;
+    const redisReply *r = reply;
+    op->pending--;
     if (r == NULL) {
-        if (s->c != NULL) {   /* budget spent before sending */
-            store_fail(s);
-        }
-        return -1;
+        store_op_lost(s, op, ac);
+        return;
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis: %s failed: %.*s", argv[0],
+    if (op->lost) {
+        store_op_lost(s, op, ac);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR && !op->failed) {
+        op->failed = 1;
+        snprintf(op->err, sizeof(op->err), "redis: %s: %.*s",
+                 op->kind == OP_GET ? "GET" : op->pending ? "SET" : "WAIT",
                  (int) r->len, r->str);
-        freeReplyObject(r);
-        store_fail(s);
+        if (store_reply_fatal(r)) {
+            /* answer this one first: the drop below retries the rest */
+            if (op->pending == 0) {
+                store_complete(op, STORE_ERR, NULL, 0, op->err);
+            } else {
+                store_notify(op, STORE_ERR, NULL, 0, op->err);
+            }
+            store_drop(s, 1, "redis: node is not a usable primary");
+            return;
+        }
+    } else if (r->type == REDIS_REPLY_INTEGER && op->kind == OP_SET
+               && op->pending == 0 && r->integer < s->cfg.wait_replicas)
+    {
+        s->wait_short++;
+    }
+    if (op->pending > 0) {
+        return;
+    }
+    if (op->failed) {
+        store_complete(op, STORE_ERR, NULL, 0, op->err);
+    } else if (op->kind == OP_GET && r->type == REDIS_REPLY_NIL) {
+        store_complete(op, STORE_MISSING, NULL, 0, NULL);
+    } else if (op->kind == OP_GET && r->type == REDIS_REPLY_STRING) {
+        store_complete(op, STORE_OK, r->str, r->len, NULL);
+    } else if (op->kind == OP_GET) {
+        snprintf(op->err, sizeof(op->err), "redis: GET: unexpected reply "
+                 "type %d", r->type);
+        store_complete(op, STORE_ERR, NULL, 0, op->err);
+    } else {
+        store_complete(op, STORE_OK, NULL, 0, NULL);
+    }
+    /* the stall clock follows the oldest operation in flight */
+    if (s->inflight.head == NULL) {
+        loop_timer_stop(s->loop, &s->stall);
+    }
+}
+
+/* The stall timer: the oldest operation in flight has waited too long. */
+static void
+store_on_stall(struct loop *l, struct loop_timer *t)
+{
+    struct store *s = t->data;
+    int64_t       limit = s->cfg.timeout_ms + STORE_STALL_SLACK_MS;
+    char          why[128];
+
+    if (s->inflight.head == NULL || s->state != STORE_READY) {
+        return;
+    }
+    if (loop_now_ms(l) - s->inflight.head->sent_ms < limit) {
+        (void) loop_timer_at(l, t, s->inflight.head->sent_ms + limit);
+        return;
+    }
+    snprintf(why, sizeof(why), "redis: no reply for %lld ms, reconnecting",
+             (long long) limit);
+    store_drop(s, 0, why);
+}
+
+/* Put op on the wire (READY).  0, or -1 when hiredis refused it (the
+ * context is going away); op is then unqueued and untouched. */
+static int
+store_send(struct store *s, struct store_op *op)
+{
+    redisAsyncContext *ac = s->ev.ac;
+    int64_t            wait_ms;
+    int                rc;
+
+    op->sent_ms = loop_now_ms(s->loop);
+    op->pending = 1;
+    rc = redisAsyncFormattedCommand(ac, store_on_reply, op, op->cmd,
+                                    (size_t) op->cmdlen);
+    if (rc == REDIS_OK && op->kind == OP_SET && s->cfg.wait_replicas > 0) {
+        wait_ms = op->deadline_ms - op->sent_ms - STORE_WAIT_SLACK_MS;
+        if (wait_ms > s->cfg.wait_timeout_ms) {
+            wait_ms = s->cfg.wait_timeout_ms;
+        }
+        if (wait_ms < 1) {
+            s->wait_short++;         /* no time left to wait */
+        } else if (redisAsyncCommand(ac, store_on_reply, op, "WAIT %d %lld",
+                                     s->cfg.wait_replicas,
+                                     (long long) wait_ms) == REDIS_OK)
+        {
+            op->pending++;
+        }
+    }
+    if (rc != REDIS_OK) {
         return -1;
     }
-    freeReplyObject(r);
+    store_list_push(&s->inflight, op, 0);
+    op->queued = 2;
+    if (!loop_timer_armed(&s->stall)) {
+        (void) loop_timer_at(s->loop, &s->stall, op->sent_ms
+                             + s->cfg.timeout_ms + STORE_STALL_SLACK_MS);
+    }
     return 0;
 }
 
-/* Fill argv with AUTH [user] password.  Returns argc: 0 when password is
- * unset (no AUTH), else 2 or 3.  Can't fail. */
+/* 1 if commands can go on the wire now. */
 static int
-store_auth_argv(const char *user, const char *password, const char **argv)
+store_writable(const struct store *s)
 {
-    if (password == NULL || *password == '\0') {
-        return 0;
-    }
-    argv[0] = "AUTH";
-    if (user != NULL && *user != '\0') {
-        argv[1] = user;
-        argv[2] = password;
-        return 3;
-    }
-    argv[1] = password;
-    return 2;
+    return s->state == STORE_READY && s->ev.ac != NULL
+           && !(s->ev.ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
 }
 
-/* Ask the sentinel sa where the primary is, within the budget; store the
- * answer in s->primary.  Returns 0, or -1 with err filled (unreachable,
- * refused AUTH, does not know the master, malformed answer). */
-static int
-store_ask_sentinel(struct store *s, const struct store_addr *sa, char *err,
-                   size_t errlen)
+/* An attempt failed with why: every waiting operation fails (from a
+ * timer, never inside a hiredis callback), and the next attempt waits. */
+static void
+store_attempt_failed(struct store *s, const char *why)
 {
-    const char   *argv[3];
-    size_t        lens[3];
-    const char   *user, *pass;
-    redisContext *c = NULL;
-    redisReply   *r = NULL;
-    int64_t       left;
-    int           argc, i;
+    int64_t now = loop_now_ms(s->loop);
 
-    left = store_left(s, err, errlen);
-    if (left < 0) {
-        goto error;
+    if (s->state != STORE_CONNECTING) {
+        return;
     }
-    if (left > s->cfg.connect_timeout_ms) {
-        left = s->cfg.connect_timeout_ms;
+    s->errors++;
+    s->had_failure = 1;
+    if (s->ev.ac != NULL) {
+        store_drop(s, 0, why);
     }
-    c = redisConnectWithTimeout(sa->host, sa->port, store_tv(left));
-    if (c == NULL || c->err) {
-        snprintf(err, errlen, "redis: sentinel connect(%s:%d): %s", sa->host,
-                 sa->port, c ? c->errstr : "out of memory");
-        goto error;
-    }
-    user = s->cfg.sentinel_username;
-    if (user == NULL || *user == '\0') {
-        user = s->cfg.username;
-    }
-    pass = s->cfg.sentinel_password;
-    if (pass == NULL || *pass == '\0') {
-        pass = s->cfg.password;
-    }
-    argc = store_auth_argv(user, pass, argv);
-    if (argc > 0) {
-        for (i = 0; i < argc; i++) {
-            lens[i] = strlen(argv[i]);
-        }
-        r = store_call(s, c, argc, argv, lens, err, errlen);
-        if (r == NULL) {
-            goto error;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "redis: sentinel %s:%d: AUTH failed: %.*s",
-                     sa->host, sa->port, (int) r->len, r->str);
-            goto error;
-        }
-        freeReplyObject(r);
-        r = NULL;
-    }
-    argv[0] = "SENTINEL";
-    argv[1] = "get-master-addr-by-name";
-    argv[2] = s->cfg.master_name;
-    for (i = 0; i < 3; i++) {
-        lens[i] = strlen(argv[i]);
-    }
-    r = store_call(s, c, 3, argv, lens, err, errlen);
-    if (r == NULL) {
-        goto error;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis: sentinel %s:%d: %.*s", sa->host,
-                 sa->port, (int) r->len, r->str);
-        goto error;
-    }
-    if (r->type == REDIS_REPLY_NIL) {
-        snprintf(err, errlen, "redis: sentinel %s:%d does not know master "
-                 "\"%s\"", sa->host, sa->port, s->cfg.master_name);
-        goto error;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
-        || r->element[0]->type != REDIS_REPLY_STRING
-        || r->element[1]->type != REDIS_REPLY_STRING
-        || r->element[0]->len < 1 || r->element[0]->len >= STORE_HOST_MAX
-        || memchr(r->element[0]->str, '\0', r->element[0]->len) != NULL)
-    {
-        snprintf(err, errlen, "redis: sentinel %s:%d: unexpected answer to "
-                 "get-master-addr-by-name", sa->host, sa->port);
-        goto error;
-    }
-    s->primary.port = store_parse_port(r->element[1]->str,
-                                       r->element[1]->len);
-    if (s->primary.port < 0) {
-        snprintf(err, errlen, "redis: sentinel %s:%d: bad port \"%.*s\"",
-                 sa->host, sa->port, (int) r->element[1]->len,
-                 r->element[1]->str);
-        goto error;
-    }
-    memcpy(s->primary.host, r->element[0]->str, r->element[0]->len);
-    s->primary.host[r->element[0]->len] = '\0';
-    freeReplyObject(r);
-    redisFree(c);
-    return 0;
-
-error:
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    if (c != NULL) {
-        redisFree(c);
-    }
-    return -1;
+    s->state = STORE_DOWN;
+    snprintf(s->fail_err, sizeof(s->fail_err), "%s", why);
+    loop_timer_stop(s->loop, &s->attempt);
+    s->retry_at_ms = now + s->backoff_ms;
+    s->backoff_ms = s->backoff_ms * 2 > STORE_RETRY_MAX_MS
+                    ? STORE_RETRY_MAX_MS : s->backoff_ms * 2;
+    (void) loop_timer_at(s->loop, &s->fail_timer, now);
 }
 
-/* Where the Redis primary is: the configured host and port, or what the
- * first sentinel that answers says (asked in turn, starting with the one
- * that answered last time).  Returns 0, or -1 with err filled (no
- * sentinel answered within the budget). */
-static int
-store_resolve(struct store *s, const char **host, int *port, char *err,
-              size_t errlen)
+/* fail_timer: fail the operations that waited for the failed attempt. */
+static void
+store_on_fail_timer(struct loop *l, struct loop_timer *t)
 {
-    char    last[192] = "";
-    size_t  i, k;
+    struct store    *s = t->data;
+    struct store_op *op;
+    char             why[sizeof(s->fail_err)];
 
-    if (s->nsentinels == 0) {
-        *host = s->cfg.host;
-        *port = s->cfg.port;
-        return 0;
+    (void) l;
+    memcpy(why, s->fail_err, sizeof(why));
+    while (s->state == STORE_DOWN && (op = s->waiting.head) != NULL) {
+        store_complete(op, STORE_ERR, NULL, 0, why);
     }
-    for (i = 0; i < s->nsentinels; i++) {
-        k = (s->next_sentinel + i) % s->nsentinels;
-        if (store_ask_sentinel(s, &s->sentinels[k], last, sizeof(last))
-            == 0)
-        {
-            s->next_sentinel = k;
-            *host = s->primary.host;
-            *port = s->primary.port;
-            return 0;
-        }
-        if (s->deadline_ms - store_now_ms() <= 0) {
-            i++;
+}
+
+/* The handshake is answered: READY, and everything waiting goes out. */
+static void
+store_ready(struct store *s)
+{
+    struct store_op *op;
+
+    loop_timer_stop(s->loop, &s->attempt);
+    s->state = STORE_READY;
+    if (s->had_failure && s->connected_once) {
+        s->reconnects++;
+    }
+    s->had_failure = 0;
+    s->connected_once = 1;
+    s->backoff_ms = STORE_RETRY_MIN_MS;
+    while (store_writable(s) && (op = s->waiting.head) != NULL) {
+        store_unqueue(op);
+        if (store_send(s, op) != 0) {
+            store_list_push(&s->waiting, op, 1);
+            op->queued = 1;
             break;
         }
     }
-    /* Next time start with the sentinel after the one we started with. */
-    s->next_sentinel = (s->next_sentinel + 1) % s->nsentinels;
-    snprintf(err, errlen, "redis: no primary for \"%s\" from %zu of %zu "
-             "sentinels asked; last: %s", s->cfg.master_name, i,
-             s->nsentinels, last);
-    return -1;
 }
 
-/* With Sentinel: confirm that s->c (host:port) is a master (ROLE).  A
- * stale answer during a failover names a replica: then drop it, so the
- * next attempt asks the next sentinel.  0, or -1 (store_fail done). */
-static int
-store_check_role(struct store *s, const char *host, int port, char *err,
-                 size_t errlen)
+/* A handshake reply.  privdata is the store; s->hs says which. */
+static void
+store_on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    const char *argv[1] = { "ROLE" };
-    size_t      lens[1] = { 4 };
-    redisReply *r;
-    int         ok;
+    struct store     *s = privdata;
+    const redisReply *r = reply;
+    static const char *names[] = { "AUTH", "ROLE", "SELECT", "PING" };
+    const char       *name;
+    char              why[320];
 
-    r = store_raw(s, 1, argv, lens, err, errlen);
+    if (s->closing || s->state != STORE_CONNECTING || s->hs_done >= s->nhs)
+    {
+        return;
+    }
+    name = names[s->hs[s->hs_done++]];
     if (r == NULL) {
-        if (s->c != NULL) {   /* budget spent before sending */
-            store_fail(s);
-        }
-        return -1;
+        snprintf(why, sizeof(why), "redis: connect(%s:%d): %s", s->host,
+                 s->port, ac->errstr[0] ? ac->errstr : "connection lost");
+        store_attempt_failed(s, why);
+        return;
     }
-    ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 1
-         && r->element[0]->type == REDIS_REPLY_STRING;
-    if (!ok) {
-        snprintf(err, errlen, "redis: %s:%d: unexpected ROLE reply%s%.*s",
-                 host, port, r->type == REDIS_REPLY_ERROR ? ": " : "",
-                 r->type == REDIS_REPLY_ERROR ? (int) r->len : 0,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "");
-    } else if (strcmp(r->element[0]->str, "master") != 0) {
-        snprintf(err, errlen, "redis: %s:%d named by Sentinel is not the "
-                 "primary (ROLE %.*s)", host, port,
-                 (int) r->element[0]->len, r->element[0]->str);
-        ok = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, sizeof(why), "redis: %s:%d: %s failed: %.*s", s->host,
+                 s->port, name, (int) r->len, r->str);
+        store_attempt_failed(s, why);
+        return;
     }
-    freeReplyObject(r);
-    if (!ok) {
-        store_fail(s);
-        s->next_sentinel = (s->next_sentinel + 1) % s->nsentinels;
-        return -1;
+    if (s->hs[s->hs_done - 1] == HS_ROLE
+        && (r->type != REDIS_REPLY_ARRAY || r->elements < 1
+            || r->element[0]->type != REDIS_REPLY_STRING
+            || strcmp(r->element[0]->str, "master") != 0))
+    {
+        snprintf(why, sizeof(why), "redis: %s:%d named by Sentinel is not "
+                 "the primary (ROLE %.*s)", s->host, s->port,
+                 r->type == REDIS_REPLY_ARRAY && r->elements >= 1
+                 && r->element[0]->type == REDIS_REPLY_STRING
+                 ? (int) r->element[0]->len : 1,
+                 r->type == REDIS_REPLY_ARRAY && r->elements >= 1
+                 && r->element[0]->type == REDIS_REPLY_STRING
+                 ? r->element[0]->str : "?");
+        sentinel_skip(&s->sentinel);
+        store_attempt_failed(s, why);
+        return;
     }
-    return 0;
+    if (s->hs_done == s->nhs) {
+        store_ready(s);
+    }
 }
 
-/* Make sure s->c is a live, authenticated connection to the primary.  0,
- * or -1 with err filled (in backoff, no sentinel answered, connect failed,
- * AUTH or SELECT refused, not a master). */
-static int
-store_connect(struct store *s, char *err, size_t errlen)
+/* The TCP connect completed: the handshake's replies get what a
+ * request's commands get, REDIS_TIMEOUT_MS (a server busy for a moment is
+ * not a failed connect). */
+static void
+store_on_connect(const redisAsyncContext *ac, int status)
+{
+    struct store *s = ac->data;
+
+    if (status == REDIS_OK && s->state == STORE_CONNECTING) {
+        (void) loop_timer_at(s->loop, &s->attempt,
+                             loop_now_ms(s->loop) + s->cfg.timeout_ms);
+    }
+}
+
+/* The live connection ended (hiredis's onDisconnect: only for a context
+ * that had connected).  Operations were handled by their callbacks. */
+static void
+store_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct store *s = ac->data;
+
+    (void) status;
+    s->had_failure = 1;          /* the next READY is a reconnect */
+    if (s->state == STORE_CONNECTING) {
+        store_attempt_failed(s, ac->errstr[0] ? ac->errstr
+                                              : "redis: connection lost");
+        return;
+    }
+    s->state = STORE_DOWN;
+    loop_timer_stop(s->loop, &s->stall);
+    store_schedule(s);         /* retried operations wait */
+}
+
+/* Pipeline the handshake: AUTH, ROLE (Sentinel), SELECT, PING. */
+static void
+store_handshake(struct store *s, redisAsyncContext *ac)
 {
     const char *argv[3];
-    const char *host;
     char        db[16];
-    int         port, argc;
-    int64_t     left, now;
+    int         argc = 0;
 
-    if (s->c != NULL) {
-        return 0;
+    s->nhs = s->hs_done = 0;
+    if (s->cfg.password != NULL && *s->cfg.password != '\0') {
+        argv[argc++] = "AUTH";
+        if (s->cfg.username != NULL && *s->cfg.username != '\0') {
+            argv[argc++] = s->cfg.username;
+        }
+        argv[argc++] = s->cfg.password;
+        (void) redisAsyncCommandArgv(ac, store_on_handshake, s, argc, argv,
+                                     NULL);
+        s->hs[s->nhs++] = HS_AUTH;
     }
-    now = store_now_ms();
-    if (s->failed && now < s->retry_at_ms) {
-        snprintf(err, errlen, "redis: down, next try in %lld ms",
-                 (long long) (s->retry_at_ms - now));
-        return -1;
-    }
-    if (store_left(s, err, errlen) < 0) {
-        return -1;
-    }
-    if (store_resolve(s, &host, &port, err, errlen) != 0) {
-        store_fail(s);
-        return -1;
-    }
-    left = store_left(s, err, errlen);
-    if (left < 0) {
-        store_fail(s);
-        return -1;
-    }
-    if (left > s->cfg.connect_timeout_ms) {
-        left = s->cfg.connect_timeout_ms;
-    }
-    s->c = redisConnectWithTimeout(host, port, store_tv(left));
-    if (s->c == NULL || s->c->err) {
-        snprintf(err, errlen, "redis: connect(%s:%d): %s", host, port,
-                 s->c ? s->c->errstr : "out of memory");
-        store_fail(s);
-        return -1;
-    }
-    s->c_fresh = 1;     /* from here on a lost connection is not retried */
-    argc = store_auth_argv(s->cfg.username, s->cfg.password, argv);
-    if (argc > 0 && store_handshake(s, argc, argv, err, errlen) != 0) {
-        return -1;
-    }
-    if (s->nsentinels > 0
-        && store_check_role(s, host, port, err, errlen) != 0)
-    {
-        return -1;
+    if (s->use_sentinel) {
+        (void) redisAsyncCommand(ac, store_on_handshake, s, "ROLE");
+        s->hs[s->nhs++] = HS_ROLE;
     }
     if (s->cfg.db != 0) {
         snprintf(db, sizeof(db), "%d", s->cfg.db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-        if (store_handshake(s, 2, argv, err, errlen) != 0) {
-            return -1;
-        }
+        (void) redisAsyncCommand(ac, store_on_handshake, s, "SELECT %s", db);
+        s->hs[s->nhs++] = HS_SELECT;
     }
-    if (s->failed && s->connected_once) {
-        s->reconnects++;
-    }
-    s->failed = 0;
-    s->connected_once = 1;
-    s->backoff_ms = STORE_BACKOFF_MIN_MS;
-    return 0;
+    (void) redisAsyncCommand(ac, store_on_handshake, s, "PING");
+    s->hs[s->nhs++] = HS_PING;
 }
 
-/* An error reply r to command name: fill err, count it, and if it means
- * the node is not (or no longer) a usable primary, drop the connection so
- * the next attempt finds the primary again.  Can't fail. */
+/* The primary's address is a number: connect and pipeline the
+ * handshake, within REDIS_CONNECT_TIMEOUT_MS. */
 static void
-store_reply_error(struct store *s, const char *name, const redisReply *r,
-                  char *err, size_t errlen)
+store_on_resolved(void *arg, int rc, const char *ip, const char *err)
 {
-    snprintf(err, errlen, "redis: %s: %.*s", name, (int) r->len, r->str);
-    if (store_reply_fatal(r)) {
-        store_fail(s);      /* counts the error too */
-    } else {
-        s->errors++;
-    }
-}
+    struct store      *s = arg;
+    redisAsyncContext *ac;
+    char               why[320];
 
-int
-store_get(struct store *s, const char *key, size_t keylen, struct buf *out,
-          char *err, size_t errlen)
-{
-    const char  *argv[2] = { "GET", key };
-    size_t       lens[2] = { 3, keylen };
-    redisReply  *r;
-    int          rc;
-
-    buf_reset(out);
-    if (store_connect(s, err, errlen) != 0) {
-        return STORE_ERR;
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "redis: %s", err);
+        store_attempt_failed(s, why);
+        return;
     }
-    r = store_raw(s, 2, argv, lens, err, errlen);
-    if (r == NULL) {
-        return STORE_ERR;
-    }
-    switch (r->type) {
-    case REDIS_REPLY_NIL:
-        rc = STORE_MISSING;
-        break;
-    case REDIS_REPLY_STRING:
-        rc = buf_append(out, r->str, r->len) == 0 ? STORE_OK : STORE_ERR;
-        if (rc != STORE_OK) {
-            snprintf(err, errlen, "redis: GET: out of memory");
+    (void) loop_timer_at(s->loop, &s->attempt,
+                         loop_now_ms(s->loop) + s->cfg.connect_timeout_ms);
+    s->drop_ac = NULL;
+    ac = redisAsyncConnect(ip, s->port);
+    if (ac == NULL || ac->err || redis_ev_attach(&s->ev, s->loop, ac) != 0) {
+        snprintf(why, sizeof(why), "redis: connect(%s:%d): %s", s->host,
+                 s->port, ac ? ac->errstr : "out of memory");
+        if (ac != NULL) {
+            redisAsyncFree(ac);
         }
-        break;
-    case REDIS_REPLY_ERROR:
-        store_reply_error(s, "GET", r, err, errlen);
-        rc = STORE_ERR;
-        break;
-    default:
-        snprintf(err, errlen, "redis: GET: unexpected reply type %d",
-                 r->type);
-        s->errors++;
-        rc = STORE_ERR;
-        break;
+        store_attempt_failed(s, why);
+        return;
     }
-    freeReplyObject(r);
-    return rc;
+    ac->data = s;
+    (void) redisAsyncSetConnectCallback(ac, store_on_connect);
+    (void) redisAsyncSetDisconnectCallback(ac, store_on_disconnect);
+    store_handshake(s, ac);
 }
 
-/* After a successful SET: WAIT for cfg.wait_replicas replicas, for at
- * most cfg.wait_timeout_ms and never past the budget (minus
- * STORE_WAIT_SLACK_MS for a late reply; WAIT 0 would block forever, so it
- * is never sent).  Fewer
- * acknowledgements, or no time left to wait, count in s->wait_short and
- * are still STORE_OK: the write stands on the primary either way.
- * STORE_ERR (err filled) only when the connection failed or WAIT was
- * refused. */
-static int
-store_wait(struct store *s, char *err, size_t errlen)
+/* Connect to host:port (Sentinel's answer or the fixed address). */
+static void
+store_connect_to(struct store *s, const char *host, int port)
 {
-    const char *argv[3];
-    size_t      lens[3];
-    char        nrep[16], ms[32];
-    redisReply *r;
-    int64_t     wait_ms;
-    int         rc = STORE_OK;
+    char err[320];
 
-    wait_ms = s->deadline_ms - store_now_ms() - STORE_WAIT_SLACK_MS;
-    if (wait_ms > s->cfg.wait_timeout_ms) {
-        wait_ms = s->cfg.wait_timeout_ms;
+    snprintf(s->host, sizeof(s->host), "%s", host);
+    s->port = port;
+    (void) loop_timer_at(s->loop, &s->attempt,
+                         loop_now_ms(s->loop) + s->cfg.connect_timeout_ms);
+    if (resolve_start(&s->res, s->host, s->cfg.connect_timeout_ms,
+                      store_on_resolved, s, err, sizeof(err)) != 0)
+    {
+        store_attempt_failed(s, err);
     }
-    if (wait_ms < 1) {
-        s->wait_short++;
-        return STORE_OK;
-    }
-    snprintf(nrep, sizeof(nrep), "%d", s->cfg.wait_replicas);
-    snprintf(ms, sizeof(ms), "%lld", (long long) wait_ms);
-    argv[0] = "WAIT";  lens[0] = 4;
-    argv[1] = nrep;    lens[1] = strlen(nrep);
-    argv[2] = ms;      lens[2] = strlen(ms);
-    r = store_raw(s, 3, argv, lens, err, errlen);
-    if (r == NULL) {
-        return STORE_ERR;
-    }
-    if (r->type == REDIS_REPLY_INTEGER) {
-        if (r->integer < s->cfg.wait_replicas) {
-            s->wait_short++;
-        }
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        store_reply_error(s, "WAIT", r, err, errlen);
-        rc = STORE_ERR;
-    } else {
-        snprintf(err, errlen, "redis: WAIT: unexpected reply type %d",
-                 r->type);
-        s->errors++;
-        rc = STORE_ERR;
-    }
-    freeReplyObject(r);
-    return rc;
 }
 
-int
+/* Sentinel answered (or not). */
+static void
+store_on_sentinel(void *arg, int rc, const char *host, int port,
+                  const char *err)
+{
+    struct store *s = arg;
+
+    if (rc != 0) {
+        store_attempt_failed(s, err);
+        return;
+    }
+    store_connect_to(s, host, port);
+}
+
+/* The attempt timer: start an attempt, or a step ran out of time. */
+static void
+store_on_attempt(struct loop *l, struct loop_timer *t)
+{
+    struct store *s = t->data;
+    char          why[320];
+
+    (void) l;
+    if (s->state == STORE_CONNECTING) {
+        if (s->host[0] == '\0') {
+            snprintf(why, sizeof(why), "redis: Sentinel named no primary "
+                     "in time");
+            sentinel_cancel(&s->sentinel);
+        } else {
+            snprintf(why, sizeof(why), "redis: connect(%s:%d): no answer "
+                     "within %d ms", s->host, s->port,
+                     s->cfg.connect_timeout_ms);
+        }
+        resolve_cancel(&s->res);
+        store_attempt_failed(s, why);
+        return;
+    }
+    if (s->state != STORE_DOWN || s->waiting.head == NULL) {
+        return;
+    }
+    if (s->ev.ac != NULL) {
+        /* the last context is still being freed: next turn */
+        (void) loop_timer_at(l, t, loop_now_ms(l) + 1);
+        return;
+    }
+    s->host[0] = '\0';
+    s->state = STORE_CONNECTING;
+    if (s->use_sentinel) {
+        (void) loop_timer_at(l, t, loop_now_ms(l)
+                             + (int64_t) s->cfg.connect_timeout_ms
+                               * (int64_t) (s->sentinel.n + 1));
+        sentinel_ask(&s->sentinel, store_on_sentinel, s);
+        return;
+    }
+    store_connect_to(s, s->cfg.host, s->cfg.port);
+}
+
+/* Operations wait and nothing connects: start an attempt when the
+ * backoff allows (always from the timer, never inside a callback). */
+static void
+store_schedule(struct store *s)
+{
+    int64_t at;
+
+    if (s->state != STORE_DOWN || s->waiting.head == NULL
+        || loop_timer_armed(&s->attempt))
+    {
+        return;
+    }
+    at = s->retry_at_ms > loop_now_ms(s->loop) ? s->retry_at_ms
+                                               : loop_now_ms(s->loop);
+    (void) loop_timer_at(s->loop, &s->attempt, at);
+}
+
+/* Queue a formatted command as an operation. */
+static struct store_op *
+store_queue(struct store *s, int kind, char *cmd, int cmdlen,
+            int64_t deadline_ms, store_done_fn *fn, void *arg)
+{
+    struct store_op *op;
+
+    if (cmdlen < 0) {
+        return NULL;
+    }
+    op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        free(cmd);
+        return NULL;
+    }
+    op->store = s;
+    op->kind = kind;
+    op->cmd = cmd;
+    op->cmdlen = cmdlen;
+    op->fn = fn;
+    op->arg = arg;
+    op->deadline_ms = deadline_ms;
+    if (store_writable(s) && s->waiting.head == NULL
+        && store_send(s, op) == 0)
+    {
+        return op;
+    }
+    store_list_push(&s->waiting, op, 0);
+    op->queued = 1;
+    store_schedule(s);
+    return op;
+}
+
+struct store_op *
+store_get(struct store *s, const char *key, size_t keylen,
+          store_done_fn *fn, void *arg)
+{
+    const char *argv[2] = { "GET", key };
+    size_t      lens[2] = { 3, keylen };
+    char       *cmd = NULL;
+    int         n;
+
+    n = redisFormatCommandArgv(&cmd, 2, argv, lens);
+    return store_queue(s, OP_GET, cmd, n, 0, fn, arg);
+}
+
+struct store_op *
 store_set(struct store *s, const char *key, size_t keylen, const char *val,
-          size_t len, int64_t ttl_ms, char *err, size_t errlen)
+          size_t len, int64_t ttl_ms, int64_t deadline_ms,
+          store_done_fn *fn, void *arg)
 {
-    const char  *argv[5];
-    size_t       lens[5];
-    char         ttl[32];
-    redisReply  *r;
-    int          rc = STORE_OK;
+    const char *argv[5];
+    size_t      lens[5];
+    char        ttl[32], *cmd = NULL;
+    int         n;
 
-    if (ttl_ms < 1) {
-        ttl_ms = 1;
-    }
-    snprintf(ttl, sizeof(ttl), "%lld", (long long) ttl_ms);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long) (ttl_ms < 1 ? 1 : ttl_ms));
     argv[0] = "SET";  lens[0] = 3;
     argv[1] = key;    lens[1] = keylen;
     argv[2] = val;    lens[2] = len;
     argv[3] = "PX";   lens[3] = 2;
     argv[4] = ttl;    lens[4] = strlen(ttl);
-    if (store_connect(s, err, errlen) != 0) {
-        return STORE_ERR;
+    n = redisFormatCommandArgv(&cmd, 5, argv, lens);
+    return store_queue(s, OP_SET, cmd, n, deadline_ms, fn, arg);
+}
+
+void
+store_op_cancel(struct store_op *op)
+{
+    if (op == NULL) {
+        return;
     }
-    r = store_raw(s, 5, argv, lens, err, errlen);
-    if (r == NULL) {
-        return STORE_ERR;
+    op->fn = NULL;
+    if (op->queued == 1) {           /* never sent: nobody else holds it */
+        store_unqueue(op);
+        store_op_free(op);
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-        store_reply_error(s, "SET", r, err, errlen);
-        rc = STORE_ERR;
+}
+
+/* Before the loop sleeps: everything this turn queued goes out. */
+static void
+store_flush(struct loop *l, void *arg)
+{
+    struct store *s = arg;
+
+    (void) l;
+    redis_ev_flush(&s->ev);
+}
+
+struct store *
+store_create(struct loop *l, const struct store_config *cfg, char *err,
+             size_t errlen)
+{
+    struct store *s;
+    const char   *user, *pass;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
-    freeReplyObject(r);
-    if (rc == STORE_OK && s->cfg.wait_replicas > 0) {
-        rc = store_wait(s, err, errlen);
+    s->loop = l;
+    s->cfg = *cfg;
+    s->ev.io.fd = -1;
+    s->backoff_ms = STORE_RETRY_MIN_MS;
+    resolve_init(&s->res, l);
+    loop_timer_init(&s->attempt, store_on_attempt, s);
+    loop_timer_init(&s->stall, store_on_stall, s);
+    loop_timer_init(&s->fail_timer, store_on_fail_timer, s);
+    if (cfg->sentinels != NULL && *cfg->sentinels != '\0') {
+        user = cfg->sentinel_username;
+        if (user == NULL || *user == '\0') {
+            user = cfg->username;
+        }
+        pass = cfg->sentinel_password;
+        if (pass == NULL || *pass == '\0') {
+            pass = cfg->password;
+        }
+        if (sentinel_init(&s->sentinel, l, cfg->sentinels, cfg->master_name,
+                          user, pass, cfg->connect_timeout_ms, err, errlen)
+            != 0)
+        {
+            free(s);
+            return NULL;
+        }
+        s->use_sentinel = 1;
     }
-    return rc;
+    if (loop_before_sleep(l, store_flush, s) != 0) {
+        snprintf(err, errlen, "loop: no room for another hook");
+        if (s->use_sentinel) {
+            sentinel_destroy(&s->sentinel);
+        }
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+store_destroy(struct store *s)
+{
+    struct store_op *op;
+
+    if (s == NULL) {
+        return;
+    }
+    while ((op = s->waiting.head) != NULL) {
+        store_unqueue(op);
+        store_op_free(op);
+    }
+    for (op = s->inflight.head; op != NULL; op = op->next) {
+        op->fn = NULL;
+    }
+    if (s->ev.ac != NULL) {
+        store_drop(s, 0, "redis: shutting down");
+    }
+    while ((op = s->inflight.head) != NULL) {   /* not reached normally */
+        store_unqueue(op);
+        store_op_free(op);
+    }
+    loop_timer_stop(s->loop, &s->attempt);
+    loop_timer_stop(s->loop, &s->stall);
+    loop_timer_stop(s->loop, &s->fail_timer);
+    if (s->use_sentinel) {
+        sentinel_destroy(&s->sentinel);
+    }
+    resolve_destroy(&s->res);
+    free(s);
+}
+
+unsigned long
+store_errors(const struct store *s)
+{
+    return s->errors;
+}
+
+unsigned long
+store_reconnects(const struct store *s)
+{
+    return s->reconnects;
+}
+
+unsigned long
+store_wait_short(const struct store *s)
+{
+    return s->wait_short;
 }

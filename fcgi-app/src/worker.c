@@ -1,159 +1,121 @@
-/* worker.c -- one worker process: leader/follower threads on one epoll set
+/* worker.c -- one worker process: one thread, one event loop
  *
- * Design (why: see the libfcgi traps in fcgi.c):
+ * Design (libfcgi's traps, and why its blocking reads never block here:
+ * fcgi.c):
  *
- *   master's listening socket (non-blocking, shared by all workers)
+ *   master's listening socket (non-blocking, shared by all workers,
+ *   EPOLLEXCLUSIVE so one process wakes per connection)
  *          |
- *   one epoll set per process and APP_THREADS request threads (all
- *   signals blocked), leader/followers: one thread, the leader, waits in
- *   epoll_wait(); the others wait their turn on a condition variable.  An
- *   event makes the leader hand leadership to the next follower and handle
- *   the event itself.  Every fd is registered EPOLLONESHOT, so an event
- *   hands its fd to exactly one thread, which owns it until it re-arms it
- *   (EPOLL_CTL_MOD) or closes it:
- *     - the listening socket: the thread accept4()s what is pending; new
- *       connections join the set as IDLE; then it re-arms the socket;
- *     - an IDLE connection (new or kept by nginx between requests): the
- *       thread peeks (MSG_PEEK); once a whole request (BEGIN_REQUEST,
- *       PARAMS, STDIN up to its empty end record; or 16 KB of it) is in
- *       the socket the same thread serves it: fcgi_request_read() (libfcgi
- *       reads the request from that fd instead of accepting),
- *       handler_serve(), fcgi_request_finish(); a kept connection is
- *       re-armed as IDLE, a finished one as CLOSING.  EOF closes.  A
- *       partial head is re-armed for EPOLLRDHUP only (EPOLLIN would fire
- *       again at once for the unread bytes), so a slow or stalled sender
- *       never holds a thread inside libfcgi's blocking reads;
- *     - a CLOSING connection (we shut down our side after a response on a
- *       connection nginx does not keep): read and dropped until the peer
- *       closes, so no thread ever lingers.
- *   the process's main thread (the only one that takes signals, in
- *   ppoll() on an eventfd threads write when a partial head or an accept
- *   pause needs an earlier sweep) sweeps the connection table: closes
- *   IDLE connections past WORKER_IDLE_MS, CLOSING ones past
- *   WORKER_LINGER_MS and partial heads past WORKER_HEAD_MS, re-arms
- *   partial heads for EPOLLIN every WORKER_RECHECK_MS so a thread re-peeks
- *   them, re-arms the listening socket after an accept pause (EMFILE, or
- *   the table full), reopens the log on SIGUSR1 and runs the drain.
+ *   one loop per process (loop.c), one thread.  Every FastCGI connection
+ *   is edge-triggered (EPOLLIN | EPOLLRDHUP | EPOLLET) and is in one state:
+ *     IDLE     waiting for a request (just accepted: `fresh`; or kept by
+ *              nginx between requests).  On each arrival the loop peeks
+ *              (MSG_PEEK) at what the socket holds and frames it
+ *              (worker_frame): a whole request, up to its empty STDIN
+ *              record, is served at once; a part of one waits (PARTIAL);
+ *     PARTIAL  a request head is arriving; more arrivals re-peek (edge-
+ *              triggered: a peek that leaves bytes behind fires no event,
+ *              the next arrival does); by WORKER_HEAD_MS it is closed;
+ *     SERVING  libfcgi has read the request from the socket (all of it was
+ *              there, so nothing blocks) and handler.c is answering it,
+ *              possibly over several loop turns while Redis answers;
+ *     CLOSING  answered on a connection nginx does not keep: our side is
+ *              shut down and whatever the peer still sends is read and
+ *              dropped until it closes (no RST that could eat the
+ *              response), at most WORKER_LINGER_MS.
+ *   A request whose body does not fit the peek window (64 KiB; bodies
+ *   are refused by every route anyway, APP_BODY_LIMIT bounds them) is
+ *   served from its head, its body left unread, and the connection closed
+ *   after the answer.  A head larger than the window is refused (closed).
  *
- * Why not a poller thread handing fds to a pool (the previous design):
- * each request then cost a poller wake-up, a condvar hand-off to a thread,
- * a self-pipe write back and another poller wake-up that rebuilt its whole
- * pollfd array: on 2 cores 1.8-2.3 context switches and 46-50 us of app
- * CPU per request on a quiet machine (perf stat, tests/bench/app/run),
- * 3.8 and 80-100 us on a busy one, half of the samples in the scheduler
- * (perf record).  Here the thread woken by the request serves it.
- * Why one leader rather than every thread in epoll_wait(): the kernel
- * wakes epoll waiters last-in first-out (the waiter is added at the head
- * of the wait queue), so under light load one thread serves everything
- * and the others sit on Redis connections nobody checks: after a Redis
- * restart each answers 503 at its first request, possibly long after
- * (tests/pool/test_redis_faults.py redis_killed_and_restarted_recovers
- * caught it).  The followers' queue rotates requests through all threads,
- * as the old hand-off did, for one futex wake per event; measured A/B it
- * cost no measurable CPU per request against all-in-epoll_wait().
+ * Per connection the loop keeps one timer (idle, head or linger deadline,
+ * by state) in the loop's heap, so thousands of idle kept connections cost
+ * memory only.  Nothing a request does blocks the loop: sockets are
+ * non-blocking, Redis is hiredis's async API (store.c), host names are
+ * looked up by resolve.c, and the log is written once per loop turn
+ * (log.c).
  *
- * Ownership: the table of connection slots (state, timers) is guarded by
- * w->lock; a slot is ARMED (in the epoll set, nobody owns it) or BUSY (a
- * thread got its event).  Every epoll_ctl() and every close() of an ARMED
- * slot happens under the lock, so the sweeper never closes a connection a
- * thread has claimed, and never re-arms a fd number that was closed and
- * reused meanwhile.  The epoll data carries the slot index and a
- * generation bumped on every free, so an event dequeued just before the
- * sweeper closed its connection is recognised as stale and dropped.
- *
- * So an idle kept connection costs a table slot, not a thread, and
- * stopping never waits on a thread blocked in accept().  SIGTERM/SIGINT:
- * stop accepting (close this process's copy of the listening socket: the
- * master keeps it open, other workers keep serving), close idle kept
- * connections, serve the requests of connections already accepted or in
- * a thread, close their connections instead of keeping them, and exit;
- * past APP_DRAIN_TIMEOUT_MS exit anyway.  Signal handlers only set flags.
+ * Stopping (SIGTERM/SIGINT): close this process's copy of the listening
+ * socket (the master keeps it; the other workers keep serving), close idle
+ * kept connections, serve the requests already accepted or arriving on a
+ * fresh connection within WORKER_FRESH_MS, close their connections
+ * instead of keeping them, and exit; past APP_DRAIN_TIMEOUT_MS exit
+ * anyway.  Signal handlers only set flags; the loop lets the signals in
+ * only inside epoll_pwait(), so a flag is never missed.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fcgi.h"
 #include "handler.h"
 #include "log.h"
-#include "metrics.h"
+#include "loop.h"
 #include "worker.h"
 
-#define WORKER_MAX_CONNS   4096    /* connections one process holds */
+#define WORKER_MAX_CONNS   65536   /* connections one process holds */
 #define WORKER_IDLE_MS     300000  /* close a kept connection idle this long
-                                    * (nginx's keepalive_timeout is 60 s) */
+                                    * (nginx closes its own after 30 s:
+                                    * nginx/nginx.conf keepalive_timeout) */
 #define WORKER_LINGER_MS   2000    /* wait for the peer's close at most */
-#define WORKER_IO_TIMEOUT_S 10     /* SO_RCVTIMEO/SNDTIMEO per socket */
-#define WORKER_PEEK_MAX    16384   /* bytes of a request head we inspect */
+#define WORKER_PEEK_MAX    65536   /* bytes of a request we frame */
 #define WORKER_HEAD_MS     5000    /* a request head must arrive by then */
-#define WORKER_RECHECK_MS  5       /* re-peek a partial head this often */
 #define WORKER_FRESH_MS    1000    /* draining: wait this long for the first
                                     * bytes of a just-accepted connection */
-#define WORKER_DRAIN_TICK_MS 5     /* draining: check "done" this often */
+#define WORKER_ACCEPT_BATCH 64
+#define WORKER_ACCEPT_PAUSE_MS 100 /* after EMFILE and the like */
 
-/* epoll data tags that are not connection slots */
-#define WORKER_TAG_LISTEN  UINT64_MAX
-#define WORKER_TAG_QUIT    (UINT64_MAX - 1)
+enum conn_state { CONN_IDLE, CONN_PARTIAL, CONN_SERVING, CONN_CLOSING };
 
-enum conn_kind  { CONN_IDLE, CONN_CLOSING };
-enum conn_state { CONN_FREE, CONN_ARMED, CONN_BUSY };
-enum listen_state {
-    LISTEN_ARMED,      /* in the epoll set */
-    LISTEN_BUSY,       /* a thread is accepting */
-    LISTEN_PAUSED,     /* not armed: EMFILE pause or table full */
-    LISTEN_CLOSED
+/* What a peek at a connection's bytes holds (worker_frame). */
+enum frame {
+    FRAME_MORE,        /* part of a request: wait for the rest */
+    FRAME_WHOLE,       /* a whole request, body and end record included */
+    FRAME_HEAD,        /* head whole, body past the window */
+    FRAME_REJECT       /* libfcgi rejects it at once (bad version): let it */
 };
 
+struct worker;
+
 struct conn {
-    int       fd;
-    int       kind;
-    int       state;
-    int       fresh;        /* accepted, no request read yet */
-    uint32_t  gen;          /* bumped on every free */
-    int64_t   since_ms;     /* armed as IDLE / CLOSING at */
-    int64_t   partial_ms;   /* a request head started arriving; 0: none */
+    struct loop_io       io;        /* io.fd: the socket */
+    struct worker       *w;
+    struct conn         *prev, *next;      /* open connections */
+    struct fcgi_request *req;       /* while SERVING */
+    struct loop_timer    timer;     /* deadline of the state */
+    int                  state;
+    int                  fresh;     /* accepted, no request read yet */
+    int                  pending;   /* an arrival while SERVING */
+    int64_t              since_ms;  /* accepted / state entered */
 };
 
 struct worker {
     const struct config  *cfg;
+    struct loop          *loop;
+    struct handler       *handler;
+    struct loop_io        listen_io;      /* fd -1 while paused */
     int                   listen_fd;
+    struct loop_timer     accept_timer;   /* accept pause */
     int                   msg_fd;
-    int                   epfd;
-    int                   quit_fd;       /* eventfd: threads exit */
-    int                   wake_fd;       /* eventfd: threads -> sweeper */
-
-    pthread_mutex_t       lock;          /* guards everything below */
-    struct conn          *conns;         /* WORKER_MAX_CONNS slots */
-    int                  *free_slots;    /* stack of free slot indexes */
-    size_t                nfree;
-    size_t                high;          /* slots [0, high) ever used */
-    long                  busy;          /* slots in CONN_BUSY */
-    int                   listen_state;
+    struct conn          *open;           /* list of open connections */
+    struct conn          *free_conns;     /* kept, never freed: a stale
+                                           * event may still name one */
+    struct fcgi_request  *free_reqs[64];
+    size_t                nfree_reqs;
+    long                  nconns;
+    long                  busy;           /* PARTIAL, SERVING, fresh */
+    long                  served;
+    int                   recycle_sent;
     int                   stopping;
-    int                   quit;
-    int64_t               accept_pause_until;   /* after EMFILE etc. */
-    int64_t               accept_warned_at;     /* log it once a while */
-
-    pthread_mutex_t       lf_lock;       /* leader/followers */
-    pthread_cond_t        lf_cond;
-    int                   lf_leader;     /* a thread is in epoll_wait() */
-    int                   lf_quit;
-
-    atomic_long           served;
-    atomic_int            recycle_sent;
+    int64_t               accept_warned_at;
 };
 
 static volatile sig_atomic_t worker_stop_flag;
@@ -167,22 +129,11 @@ worker_on_stop(int signo)
     worker_stop_flag = 1;
 }
 
-/* SIGUSR1: the main thread reopens the log. */
 static void
 worker_on_reopen(int signo)
 {
     (void) signo;
     worker_reopen_flag = 1;
-}
-
-/* Monotonic ms.  Can't fail. */
-static int64_t
-worker_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Tell the master something.  Best effort: a full pipe drops it. */
@@ -199,605 +150,429 @@ worker_tell(struct worker *w, char type)
     }
 }
 
-/* The epoll data of slot i: index in the low half, generation in the high
- * half.  Can't fail. */
-static uint64_t
-worker_slot_tag(const struct worker *w, size_t i)
-{
-    return ((uint64_t) w->conns[i].gen << 32) | (uint64_t) i;
-}
-
-/* Lock held: (re-)arm slot i in the epoll set for its kind and marks it
- * ARMED.  op is EPOLL_CTL_ADD or EPOLL_CTL_MOD.  A partial head waits for
- * the sender's end of stream only, unless recheck (the sweeper's timer)
- * asks for EPOLLIN.  On failure closes and frees the slot.  0 or -1. */
-static int worker_slot_arm(struct worker *w, size_t i, int op, int recheck);
-
-/* Lock held: close slot i's fd (unless closed is set: libfcgi closed it)
- * and free the slot.  Can't fail. */
-static void
-worker_slot_free(struct worker *w, size_t i, int closed)
-{
-    struct conn *c = &w->conns[i];
-
-    if (!closed) {
-        close(c->fd);      /* also drops its epoll registration */
-    }
-    if (c->state == CONN_BUSY) {
-        w->busy--;
-    }
-    c->fd = -1;
-    c->state = CONN_FREE;
-    c->gen++;
-    w->free_slots[w->nfree++] = (int) i;
-    /* the table had no room: the listening socket can come back */
-    if (w->listen_state == LISTEN_PAUSED && !w->stopping
-        && worker_now_ms() >= w->accept_pause_until)
-    {
-        struct epoll_event ev;
-
-        ev.events = EPOLLIN | EPOLLONESHOT;
-        ev.data.u64 = WORKER_TAG_LISTEN;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->listen_fd, &ev) == 0) {
-            w->listen_state = LISTEN_ARMED;
-        }
-    }
-}
-
+/* 1 if c counts against "drained": a request on its way or in service. */
 static int
-worker_slot_arm(struct worker *w, size_t i, int op, int recheck)
+worker_conn_busy(const struct conn *c)
 {
-    struct epoll_event  ev;
-    struct conn        *c = &w->conns[i];
-
-    if (c->kind == CONN_IDLE && c->partial_ms != 0 && !recheck) {
-        ev.events = EPOLLRDHUP | EPOLLONESHOT;
-    } else {
-        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-    }
-    ev.data.u64 = worker_slot_tag(w, i);
-    if (c->state == CONN_BUSY) {
-        w->busy--;
-    }
-    c->state = CONN_ARMED;
-    if (epoll_ctl(w->epfd, op, c->fd, &ev) != 0) {
-        worker_slot_free(w, i, 0);
-        return -1;
-    }
-    return 0;
+    return c->state == CONN_PARTIAL || c->state == CONN_SERVING
+           || (c->state == CONN_IDLE && c->fresh);
 }
 
-/* Thread side: have the main thread sweep now (a new partial head or an
- * accept pause changed its next deadline).  Best effort; can't fail. */
+/* Move c to state, keeping the busy count.  Can't fail. */
 static void
-worker_wake_sweeper(struct worker *w)
+worker_conn_state(struct conn *c, int state)
 {
-    uint64_t one = 1;
+    int was = worker_conn_busy(c);
 
-    if (write(w->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN) {
-        LOG_WARN("worker: eventfd write failed: %s", strerror(errno));
-    }
+    c->state = state;
+    c->w->busy += worker_conn_busy(c) - was;
 }
 
-/* Thread side: the slot an event names, now BUSY (owned by the caller);
- * -1 if the event is stale (the sweeper closed that connection). */
-static long
-worker_claim(struct worker *w, uint64_t tag)
-{
-    size_t i = (size_t) (tag & 0xffffffffu);
-    long   rc = -1;
-
-    pthread_mutex_lock(&w->lock);
-    if (i < WORKER_MAX_CONNS && w->conns[i].gen == (uint32_t) (tag >> 32)
-        && w->conns[i].state == CONN_ARMED)
-    {
-        w->conns[i].state = CONN_BUSY;
-        w->busy++;
-        rc = (long) i;
-    }
-    pthread_mutex_unlock(&w->lock);
-    return rc;
-}
-
-/* Thread side: give up slot i, closing its fd unless closed.  Can't
- * fail. */
+/* Close c (unless libfcgi closed its fd already) and keep the struct for
+ * reuse.  Can't fail. */
 static void
-worker_release(struct worker *w, size_t i, int closed)
+worker_conn_close(struct conn *c, int closed)
 {
-    pthread_mutex_lock(&w->lock);
-    worker_slot_free(w, i, closed);
-    pthread_mutex_unlock(&w->lock);
-}
+    struct worker *w = c->w;
+    int            fd = c->io.fd;
 
-/* Thread side: re-arm slot i (BUSY, ours) for the kind, since_ms and
- * partial_ms the caller set; while draining a kept connection that has
- * served a request is closed instead.  Can't fail (a failed epoll_ctl
- * closes it). */
-static void
-worker_rearm(struct worker *w, size_t i)
-{
-    const struct conn *c = &w->conns[i];
-
-    pthread_mutex_lock(&w->lock);
-    if (c->kind == CONN_IDLE && w->stopping && !c->fresh) {
-        worker_slot_free(w, i, 0);     /* draining: no further requests */
-    } else {
-        worker_slot_arm(w, i, EPOLL_CTL_MOD, 0);
-    }
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* Set the per-socket options libfcgi's blocking I/O relies on. */
-static void
-worker_sockopts(int fd)
-{
-    struct timeval tv = { WORKER_IO_TIMEOUT_S, 0 };
-    int            one = 1;
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    /* libfcgi's OS_Accept sets TCP_NODELAY; we bypass it.  Fails
-     * harmlessly (EOPNOTSUPP) on unix sockets. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-/* Lock held: put fd (just accepted) in a free slot, armed.  Closes it if
- * the table is full.  Can't fail. */
-static void
-worker_conn_add(struct worker *w, int fd)
-{
-    struct conn *c;
-    size_t       i;
-
-    if (w->nfree == 0) {
+    worker_conn_state(c, CONN_CLOSING);
+    loop_timer_stop(w->loop, &c->timer);
+    loop_io_del(w->loop, &c->io);
+    if (!closed && fd >= 0) {
         close(fd);
-        return;
     }
-    i = (size_t) w->free_slots[--w->nfree];
-    if (i + 1 > w->high) {
-        w->high = i + 1;
-    }
-    c = &w->conns[i];
-    c->fd = fd;
-    c->kind = CONN_IDLE;
-    c->state = CONN_FREE;
-    c->fresh = 1;
-    c->partial_ms = 0;
-    c->since_ms = worker_now_ms();
-    worker_slot_arm(w, i, EPOLL_CTL_ADD, 0);
-}
-
-/* Thread side, the listening socket's event is ours: accept what is
- * pending (the socket is non-blocking and shared with the other workers,
- * so EAGAIN is normal), then re-arm it, or leave it paused (EMFILE, table
- * full) for the sweeper, or close it if draining began meanwhile. */
-static void
-worker_accept(struct worker *w)
-{
-    struct epoll_event ev;
-    int64_t            now;
-    int                fd, i, pause = 0, paused;
-
-    pthread_mutex_lock(&w->lock);
-    if (w->listen_state != LISTEN_ARMED) {
-        /* stale: draining closed the socket after the event fired */
-        pthread_mutex_unlock(&w->lock);
-        return;
-    }
-    w->listen_state = LISTEN_BUSY;
-    pthread_mutex_unlock(&w->lock);
-    for (i = 0; i < 64; i++) {
-        fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd == -1) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
-                && errno != ECONNABORTED)
-            {
-                /* e.g. EMFILE: the pending connection stays readable, so
-                 * stop watching the socket for a while instead of spinning
-                 * (other workers may still have room) */
-                pause = errno;
-            }
-            break;
-        }
-        worker_sockopts(fd);
-        pthread_mutex_lock(&w->lock);
-        worker_conn_add(w, fd);
-        pthread_mutex_unlock(&w->lock);
-    }
-
-    pthread_mutex_lock(&w->lock);
-    now = worker_now_ms();
-    if (pause != 0) {
-        if (w->accept_warned_at == 0 || now - w->accept_warned_at >= 10000) {
-            LOG_WARN("worker: accept4() failed: %s; pausing accepts for "
-                     "100 ms (logged once per 10 s)", strerror(pause));
-            w->accept_warned_at = now;
-        }
-        w->accept_pause_until = now + 100;
-    }
-    if (w->stopping) {
-        close(w->listen_fd);
-        w->listen_fd = -1;
-        w->listen_state = LISTEN_CLOSED;
-    } else if (pause != 0 || w->nfree == 0) {
-        w->listen_state = LISTEN_PAUSED;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
     } else {
-        ev.events = EPOLLIN | EPOLLONESHOT;
-        ev.data.u64 = WORKER_TAG_LISTEN;
-        w->listen_state = epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->listen_fd,
-                                    &ev) == 0 ? LISTEN_ARMED : LISTEN_PAUSED;
+        w->open = c->next;
     }
-    paused = w->listen_state == LISTEN_PAUSED;
-    pthread_mutex_unlock(&w->lock);
-    if (paused) {
-        worker_wake_sweeper(w);    /* re-arm when the pause ends */
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
     }
+    c->prev = NULL;
+    c->next = w->free_conns;
+    w->free_conns = c;
+    w->nconns--;
 }
 
-/* 1 if buf[0..n) holds a whole FastCGI request (records up to the empty
- * STDIN record that ends it: nginx sends it right after the params, or
- * after the body it buffered), or something libfcgi will reject at once
- * (not version 1), or as much as we look at (a big body: the thread then
- * reads the rest, which nginx sends without pause); 0 if more is on its
- * way.  Spec: FastCGI 1.0, section 3.3 (record header). */
-static int
-worker_head_ready(const unsigned char *buf, size_t n)
+/* Arm c's deadline for ms from now. */
+static void
+worker_conn_deadline(struct conn *c, int64_t ms)
+{
+    (void) loop_timer_at(c->w->loop, &c->timer, loop_now_ms(c->w->loop) + ms);
+}
+
+/* 1 if the first n bytes of a connection frame a whole request (records up
+ * to the empty STDIN record that ends it: nginx sends it right after the
+ * params, or after the body it buffered).  Spec: FastCGI 1.0, 3.3 (record
+ * header: version, type, request id, content length, padding length). */
+static enum frame
+worker_frame(const unsigned char *buf, size_t n)
 {
     size_t off = 0, clen;
+    int    head_done = 0;
 
     while (off + 8 <= n) {
         if (buf[off] != 1) {
-            return 1;
+            return FRAME_REJECT;
         }
         clen = ((size_t) buf[off + 4] << 8) | buf[off + 5];
-        if (buf[off + 1] == 5 && clen == 0) {     /* FCGI_STDIN, empty */
-            return 1;
+        if (buf[off + 1] == 4 && clen == 0) {      /* FCGI_PARAMS, empty */
+            head_done = 1;
+        }
+        if (buf[off + 1] == 5 && clen == 0) {      /* FCGI_STDIN, empty */
+            return FRAME_WHOLE;
         }
         off += 8 + clen + buf[off + 6];
     }
-    return n >= WORKER_PEEK_MAX;
+    if (n >= WORKER_PEEK_MAX) {
+        return head_done ? FRAME_HEAD : FRAME_REJECT;
+    }
+    return FRAME_MORE;
 }
 
-/* Thread side, slot i (BUSY, ours) holds a whole request head: serve it,
- * then re-arm the connection (kept: IDLE; not kept: CLOSING) or free its
- * slot (libfcgi closed it after garbage or a stream error).  Can't fail. */
-static void
-worker_serve(struct worker *w, struct fcgi_request *req, struct handler *h,
-             size_t i)
-{
-    struct conn *c = &w->conns[i];
-    long         n;
-    int          kept, closing;
+static void worker_conn_readable(struct conn *c, uint32_t events);
 
-    c->fresh = 0;
-    metrics_busy_add(1);
-    if (fcgi_request_read(req, c->fd) != 0) {
-        /* peer closed or sent garbage; libfcgi closed the fd */
-        metrics_busy_add(-1);
-        worker_release(w, i, 1);
-        return;
+/* Keep a finished request object for the next request.  Can't fail. */
+static void
+worker_req_put(struct worker *w, struct fcgi_request *req)
+{
+    if (w->nfree_reqs < sizeof(w->free_reqs) / sizeof(w->free_reqs[0])) {
+        w->free_reqs[w->nfree_reqs++] = req;
+    } else {
+        fcgi_request_destroy(req);
     }
-    handler_serve(h, req);
-    kept = fcgi_request_finish(req, &closing);
-    metrics_busy_add(-1);
-    n = atomic_fetch_add(&w->served, 1) + 1;
-    if (w->cfg->app_max_requests > 0 && n >= w->cfg->app_max_requests
-        && atomic_exchange(&w->recycle_sent, 1) == 0)
+}
+
+/* handler.c answered c's request: finish it, then keep, close or linger
+ * the connection. */
+static void
+worker_request_done(void *arg)
+{
+    struct conn   *c = arg;
+    struct worker *w = c->w;
+    int            kept, closing;
+
+    kept = fcgi_request_finish(c->req, &closing);
+    worker_req_put(w, c->req);
+    c->req = NULL;
+    w->served++;
+    if (w->cfg->app_max_requests > 0 && w->served >= w->cfg->app_max_requests
+        && !w->recycle_sent)
     {
-        LOG_INFO("worker: served %ld requests, asking for a "
-                 "replacement", n);
+        w->recycle_sent = 1;
+        LOG_INFO("worker: served %ld requests, asking for a replacement",
+                 w->served);
         worker_tell(w, WORKER_MSG_RECYCLE);
     }
     if (kept < 0 && closing < 0) {
-        worker_release(w, i, 1);
+        worker_conn_close(c, 1);             /* libfcgi closed it */
         return;
     }
-    c->kind = kept >= 0 ? CONN_IDLE : CONN_CLOSING;
-    c->partial_ms = 0;
-    c->since_ms = worker_now_ms();
-    worker_rearm(w, i);
+    c->since_ms = loop_now_ms(w->loop);
+    if (kept < 0) {
+        worker_conn_state(c, CONN_CLOSING);
+        worker_conn_deadline(c, WORKER_LINGER_MS);
+        worker_conn_readable(c, EPOLLIN);    /* drop what is there */
+        return;
+    }
+    if (w->stopping) {
+        worker_conn_close(c, 0);             /* draining: no more */
+        return;
+    }
+    worker_conn_state(c, CONN_IDLE);
+    worker_conn_deadline(c, c->pending ? 0 : WORKER_IDLE_MS);
 }
 
-/* Thread side: the event events on slot i (BUSY, ours).  Can't fail. */
+/* c holds a request (frame says how much of it): let libfcgi read it and
+ * handler.c answer it.  c may be closed or idle again on return. */
 static void
-worker_conn_event(struct worker *w, struct fcgi_request *req,
-                  struct handler *h, size_t i, uint32_t events)
+worker_serve(struct conn *c, enum frame frame)
 {
-    unsigned char  buf[WORKER_PEEK_MAX];
-    struct conn   *c = &w->conns[i];
-    ssize_t        n;
+    struct worker *w = c->w;
 
-    if (c->kind == CONN_CLOSING) {
-        n = recv(c->fd, buf, 1024, MSG_DONTWAIT);
-        if (n > 0 || (n == -1 && errno == EAGAIN)) {
-            worker_rearm(w, i);
-        } else {
-            worker_release(w, i, 0);
-        }
-        return;
-    }
-    if (events & EPOLLERR) {
-        worker_release(w, i, 0);
-        return;
-    }
-    if (c->partial_ms != 0 && (events & (EPOLLRDHUP | EPOLLHUP))) {
-        /* the sender is done: libfcgi reads to EOF without blocking and
-         * the handler refuses what is missing (400) */
-        worker_serve(w, req, h, i);
-        return;
-    }
-    n = recv(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-        worker_release(w, i, 0);   /* the peer closed an idle connection */
-        return;
-    }
-    if (n > 0 && worker_head_ready(buf, (size_t) n)) {
-        worker_serve(w, req, h, i);
-        return;
-    }
-    if (n > 0 && c->partial_ms == 0) {
-        c->partial_ms = worker_now_ms();
-        worker_rearm(w, i);
-        worker_wake_sweeper(w);    /* re-peek in WORKER_RECHECK_MS */
-        return;
-    }
-    worker_rearm(w, i);
-}
-
-/* Thread side: wait until no other thread is in epoll_wait(), then become
- * the one that is (the leader).  Followers queue on a condition variable,
- * served roughly in arrival order, so leadership, and with it the
- * requests, rotates through all threads.  0, or -1 when told to quit. */
-static int
-worker_lead(struct worker *w)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&w->lf_lock);
-    while (w->lf_leader && !w->lf_quit) {
-        pthread_cond_wait(&w->lf_cond, &w->lf_lock);
-    }
-    if (w->lf_quit) {
-        rc = -1;
+    if (w->nfree_reqs > 0) {
+        c->req = w->free_reqs[--w->nfree_reqs];
     } else {
-        w->lf_leader = 1;
+        c->req = fcgi_request_create();
+        if (c->req == NULL) {
+            LOG_ERROR("worker: out of memory for a request");
+            worker_conn_close(c, 0);
+            return;
+        }
     }
-    pthread_mutex_unlock(&w->lf_lock);
-    return rc;
+    loop_timer_stop(w->loop, &c->timer);
+    worker_conn_state(c, CONN_SERVING);
+    c->fresh = 0;
+    c->pending = 0;
+    if (fcgi_request_read(c->req, c->io.fd) != 0) {
+        /* garbage or EOF: libfcgi closed the fd */
+        worker_req_put(w, c->req);
+        c->req = NULL;
+        worker_conn_close(c, 1);
+        return;
+    }
+    if (frame == FRAME_HEAD) {
+        fcgi_request_close_after(c->req);    /* body stays unread */
+    }
+    handler_serve(w->handler, c->req, worker_request_done, c);
 }
 
-/* Thread side: the leader got an event: hand leadership to the next
- * follower (it waits in epoll_wait() while we handle ours).  Can't
- * fail. */
+/* An arrival (or the peer's end) on c. */
 static void
-worker_unlead(struct worker *w)
+worker_conn_readable(struct conn *c, uint32_t events)
 {
-    pthread_mutex_lock(&w->lf_lock);
-    w->lf_leader = 0;
-    pthread_cond_signal(&w->lf_cond);
-    pthread_mutex_unlock(&w->lf_lock);
+    static unsigned char buf[WORKER_PEEK_MAX];
+    ssize_t              n;
+    enum frame           f;
+
+    if (c->state == CONN_SERVING) {
+        c->pending = 1;             /* looked at once the answer is out */
+        return;
+    }
+    if (c->state == CONN_CLOSING) {
+        do {
+            n = recv(c->io.fd, buf, sizeof(buf), MSG_DONTWAIT);
+        } while (n > 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            worker_conn_close(c, 0);
+        }
+        return;
+    }
+    n = recv(c->io.fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        worker_conn_close(c, 0);    /* the peer closed an idle connection */
+        return;
+    }
+    if (n < 0) {
+        return;                     /* nothing there after all */
+    }
+    f = worker_frame(buf, (size_t) n);
+    if (f == FRAME_MORE && (events & (EPOLLRDHUP | EPOLLHUP))) {
+        f = FRAME_WHOLE;            /* the sender is done: libfcgi reads to
+                                     * EOF and the handler refuses what is
+                                     * missing (400) */
+    }
+    if (f == FRAME_REJECT && (size_t) n >= WORKER_PEEK_MAX) {
+        LOG_WARN("worker: request head larger than %d bytes, closing",
+                 WORKER_PEEK_MAX);
+        worker_conn_close(c, 0);
+        return;
+    }
+    if (f != FRAME_MORE) {
+        worker_serve(c, f);
+        return;
+    }
+    if (c->state != CONN_PARTIAL) {
+        worker_conn_state(c, CONN_PARTIAL);
+        worker_conn_deadline(c, WORKER_HEAD_MS);
+    }
 }
 
-/* One request thread: a follower, then the leader in epoll_wait() until
- * an event arrives, then the one that handles it. */
-static void *
-worker_thread(void *arg)
+/* The connection's events. */
+static void
+worker_conn_on_io(struct loop *l, struct loop_io *io, uint32_t events)
 {
-    struct worker        *w = arg;
-    struct fcgi_request  *req;
-    struct handler       *h;
-    struct epoll_event    ev;
-    long                  slot;
-    int                   n;
-    char                  err[256];
+    struct conn *c = io->data;
 
-    req = fcgi_request_create();
-    h = handler_create(w->cfg, err, sizeof(err));
-    if (req == NULL || h == NULL) {
-        LOG_ERROR("worker: thread setup failed: %s",
-                  h == NULL ? err : "out of memory");
-        fcgi_request_destroy(req);
-        handler_destroy(h);
-        return NULL;
+    (void) l;
+    if ((events & EPOLLERR) && c->state != CONN_SERVING) {
+        worker_conn_close(c, 0);
+        return;
     }
-    for (;;) {
-        if (worker_lead(w) != 0) {
-            break;
-        }
-        n = epoll_wait(w->epfd, &ev, 1, -1);
-        worker_unlead(w);
-        if (n != 1) {
-            continue;                       /* EINTR */
-        }
-        if (ev.data.u64 == WORKER_TAG_QUIT) {
-            break;
-        }
-        if (ev.data.u64 == WORKER_TAG_LISTEN) {
-            worker_accept(w);
-            continue;
-        }
-        slot = worker_claim(w, ev.data.u64);
-        if (slot >= 0) {
-            worker_conn_event(w, req, h, (size_t) slot, ev.events);
-        }
-    }
-    handler_destroy(h);
-    fcgi_request_destroy(req);
-    return NULL;
+    worker_conn_readable(c, events);
 }
 
-/* Main thread: close connections idle, lingering or sending a head too
- * long; have threads re-peek partial heads; bring the listening socket
- * back after a pause.  Returns the ms until the next such deadline
- * (capped at 1000). */
-static int
-worker_sweep(struct worker *w, int64_t now)
+/* c's deadline. */
+static void
+worker_conn_on_timer(struct loop *l, struct loop_timer *t)
 {
-    struct epoll_event  ev;
-    struct conn        *c;
-    int64_t             next = 1000, left, limit;
-    size_t              i;
+    struct conn *c = t->data;
 
-    pthread_mutex_lock(&w->lock);
-    for (i = 0; i < w->high; i++) {
-        c = &w->conns[i];
-        if (c->state != CONN_ARMED) {
-            continue;
-        }
-        if (c->kind == CONN_IDLE && c->partial_ms != 0) {
-            if (now - c->partial_ms >= WORKER_HEAD_MS) {
-                LOG_WARN("worker: request head incomplete after %d ms, "
-                         "closing", WORKER_HEAD_MS);
-                worker_slot_free(w, i, 0);
-                continue;
-            }
-            /* EPOLLIN fires at once for the bytes there: a thread peeks */
-            worker_slot_arm(w, i, EPOLL_CTL_MOD, 1);
-            next = WORKER_RECHECK_MS;
-            continue;
-        }
-        limit = c->kind == CONN_IDLE ? WORKER_IDLE_MS : WORKER_LINGER_MS;
-        left = c->since_ms + limit - now;
-        if (left <= 0) {
-            worker_slot_free(w, i, 0);
-            continue;
-        }
-        if (left < next) {
-            next = left;
-        }
+    (void) l;
+    if (c->state == CONN_IDLE && c->pending) {
+        c->pending = 0;             /* bytes came while it was SERVING */
+        worker_conn_readable(c, EPOLLIN);
+        return;
     }
-    if (w->listen_state == LISTEN_PAUSED && !w->stopping && w->nfree > 0) {
-        left = w->accept_pause_until - now;
-        if (left <= 0) {
-            ev.events = EPOLLIN | EPOLLONESHOT;
-            ev.data.u64 = WORKER_TAG_LISTEN;
-            if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->listen_fd, &ev) == 0) {
-                w->listen_state = LISTEN_ARMED;
-            }
-        } else if (left < next) {
-            next = left;
-        }
+    if (c->state == CONN_PARTIAL) {
+        LOG_WARN("worker: request head incomplete after %d ms, closing",
+                 WORKER_HEAD_MS);
     }
-    pthread_mutex_unlock(&w->lock);
-    return (int) next;
+    if (c->state != CONN_SERVING) {
+        worker_conn_close(c, 0);
+    }
 }
 
-/* Main thread: begin draining. */
+/* Add an accepted fd.  Closes it when out of memory or slots. */
+static void
+worker_conn_add(struct worker *w, int fd)
+{
+    struct conn *c = w->free_conns;
+    int          one = 1;
+
+    if (c != NULL) {
+        w->free_conns = c->next;
+    } else if (w->nconns < WORKER_MAX_CONNS) {
+        c = calloc(1, sizeof(*c));
+    }
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    /* libfcgi's OS_Accept sets TCP_NODELAY; we bypass it.  Fails
+     * harmlessly (EOPNOTSUPP) on unix sockets. */
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->w = w;
+    c->io.fn = worker_conn_on_io;
+    c->io.data = c;
+    c->req = NULL;
+    c->state = CONN_CLOSING;        /* counts nothing yet */
+    c->fresh = 1;
+    c->pending = 0;
+    c->since_ms = loop_now_ms(w->loop);
+    loop_timer_init(&c->timer, worker_conn_on_timer, c);
+    c->prev = NULL;
+    c->next = w->open;
+    if (w->open != NULL) {
+        w->open->prev = c;
+    }
+    w->open = c;
+    w->nconns++;
+    if (loop_io_add(w->loop, &c->io, fd,
+                    EPOLLIN | EPOLLRDHUP | EPOLLET) != 0)
+    {
+        c->io.fd = fd;
+        worker_conn_close(c, 0);
+        return;
+    }
+    worker_conn_state(c, CONN_IDLE);
+    worker_conn_deadline(c, w->stopping ? WORKER_FRESH_MS : WORKER_IDLE_MS);
+}
+
+/* The listening socket is readable: accept what is pending (shared with
+ * the other workers, so EAGAIN is normal). */
+static void
+worker_on_listen(struct loop *l, struct loop_io *io, uint32_t events)
+{
+    struct worker *w = io->data;
+    int64_t        now;
+    int            fd, i;
+
+    (void) events;
+    for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+        fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            worker_conn_add(w, fd);
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+            || errno == ECONNABORTED)
+        {
+            return;
+        }
+        /* e.g. EMFILE: the connection stays pending, so stop watching the
+         * socket for a while instead of spinning (other workers may have
+         * room) */
+        now = loop_now_ms(l);
+        if (w->accept_warned_at == 0 || now - w->accept_warned_at >= 10000) {
+            LOG_WARN("worker: accept4() failed: %s; pausing accepts for "
+                     "%d ms (logged once per 10 s)", strerror(errno),
+                     WORKER_ACCEPT_PAUSE_MS);
+            w->accept_warned_at = now;
+        }
+        loop_io_del(l, io);
+        (void) loop_timer_at(l, &w->accept_timer,
+                             now + WORKER_ACCEPT_PAUSE_MS);
+        return;
+    }
+}
+
+/* The accept pause is over. */
+static void
+worker_on_accept_timer(struct loop *l, struct loop_timer *t)
+{
+    struct worker *w = t->data;
+
+    /* EPOLLEXCLUSIVE cannot be modified in, only added (epoll_ctl(2)) */
+    if (!w->stopping && w->listen_io.fd < 0
+        && loop_io_add(l, &w->listen_io, w->listen_fd,
+                       EPOLLIN | EPOLLEXCLUSIVE) != 0)
+    {
+        LOG_ERROR("worker: epoll_ctl(listen) failed: %s", strerror(errno));
+    }
+}
+
+/* Begin draining: stop accepting, close idle kept connections, give
+ * fresh ones WORKER_FRESH_MS to send their request. */
 static void
 worker_begin_stop(struct worker *w)
 {
-    size_t i;
+    struct conn *c, *next;
 
     LOG_INFO("worker: stopping, draining in-flight requests");
-    pthread_mutex_lock(&w->lock);
     w->stopping = 1;
-    /* a thread in the middle of accepting closes it when done */
-    if (w->listen_state == LISTEN_ARMED || w->listen_state == LISTEN_PAUSED) {
-        close(w->listen_fd);
-        w->listen_fd = -1;
-        w->listen_state = LISTEN_CLOSED;
-    }
-    for (i = 0; i < w->high; i++) {
-        /* A connection we accepted but have not read from yet carries a
-         * request the web server already sent or is sending: serve it.
-         * Kept connections between requests are closed (nginx notices an
-         * idle upstream connection closing and opens a new one); those in
-         * a thread are closed by it after their response. */
-        if (w->conns[i].state == CONN_ARMED
-            && w->conns[i].kind == CONN_IDLE && !w->conns[i].fresh)
-        {
-            worker_slot_free(w, i, 0);
+    loop_timer_stop(w->loop, &w->accept_timer);
+    loop_io_del(w->loop, &w->listen_io);
+    close(w->listen_fd);
+    w->listen_fd = -1;
+    for (c = w->open; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE && !c->fresh && !c->pending) {
+            worker_conn_close(c, 0);
+        } else if (c->state == CONN_IDLE && c->fresh) {
+            (void) loop_timer_at(w->loop, &c->timer,
+                                 c->since_ms + WORKER_FRESH_MS);
         }
     }
-    pthread_mutex_unlock(&w->lock);
 }
 
-/* Main thread: 1 when no thread serves or accepts and no accepted
- * connection still owes us its first request: one that is sending it
- * (bounded by WORKER_HEAD_MS), has bytes no thread picked up yet, or was
- * accepted less than WORKER_FRESH_MS ago (nginx sends at once; a silent
- * client does not hold the exit). */
-static int
-worker_drained(struct worker *w, int64_t now)
-{
-    struct conn *c;
-    size_t       i;
-    int          done;
-    char         b;
-
-    pthread_mutex_lock(&w->lock);
-    done = w->busy == 0 && w->listen_state != LISTEN_BUSY;
-    for (i = 0; done && i < w->high; i++) {
-        c = &w->conns[i];
-        if (c->state == CONN_ARMED && c->kind == CONN_IDLE && c->fresh
-            && (c->partial_ms != 0 || now - c->since_ms < WORKER_FRESH_MS
-                || recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0))
-        {
-            done = 0;
-        }
-    }
-    pthread_mutex_unlock(&w->lock);
-    return done;
-}
-
-/* The main thread's loop: signals, sweeps, drain.  Returns when drained
- * or past the drain deadline (then *late = 1). */
+/* Before the loop sleeps: the log's batched lines go out. */
 static void
-worker_main_loop(struct worker *w, const sigset_t *waitmask, int *late)
+worker_flush_log(struct loop *l, void *arg)
 {
-    struct timespec  ts;
-    struct pollfd    pfd;
-    uint64_t         drain;
-    int64_t          now, deadline = 0;
-    int              stopping = 0, timeout;
-    char             err[256];
+    (void) l;
+    (void) arg;
+    log_flush();
+}
+
+/* The loop until stopped and drained, or past the drain deadline (then
+ * returns 1). */
+static int
+worker_loop(struct worker *w, const sigset_t *waitmask)
+{
+    int64_t deadline = 0, now;
+    char    err[256];
 
     for (;;) {
         if (worker_reopen_flag) {
             worker_reopen_flag = 0;
+            log_flush();
             if (log_reopen(err, sizeof(err)) != 0) {
                 LOG_ERROR("worker: log reopen: %s", err);
             }
         }
-        if (worker_stop_flag && !stopping) {
-            stopping = 1;
-            deadline = worker_now_ms() + w->cfg->app_drain_timeout_ms;
+        if (worker_stop_flag && !w->stopping) {
+            deadline = loop_clock_ms() + w->cfg->app_drain_timeout_ms;
             worker_begin_stop(w);
         }
-        now = worker_now_ms();
-        if (stopping) {
-            if (worker_drained(w, now)) {
-                break;
+        now = loop_clock_ms();
+        if (w->stopping) {
+            if (w->busy == 0) {
+                return 0;
             }
             if (now >= deadline) {
-                *late = 1;
-                break;
+                return 1;
             }
         }
-        timeout = worker_sweep(w, now);
-        if (stopping && timeout > WORKER_DRAIN_TICK_MS) {
-            timeout = WORKER_DRAIN_TICK_MS;
-        }
-        if (stopping && deadline - now < timeout) {
-            timeout = (int) (deadline - now);
-        }
-        ts.tv_sec = timeout / 1000;
-        ts.tv_nsec = (long) (timeout % 1000) * 1000000L;
-        pfd.fd = w->wake_fd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        /* a thread's wake-up, a timeout or a signal (EINTR) */
-        if (ppoll(&pfd, 1, &ts, waitmask) == 1
-            && read(w->wake_fd, &drain, sizeof(drain)) == -1
-            && errno != EAGAIN)
-        {
-            LOG_WARN("worker: eventfd read failed: %s", strerror(errno));
-        }
+        (void) loop_turn(w->loop, w->stopping ? (int) (deadline - now) : -1,
+                         waitmask);
     }
 }
 
-/* Install handlers and masks; fill waitmask for the
- * main thread's ppoll().  0 or -1. */
+/* Install handlers; block our signals everywhere but inside the loop's
+ * epoll_pwait() (waitmask).  0 or -1. */
 static int
 worker_signals(sigset_t *waitmask)
 {
@@ -817,18 +592,13 @@ worker_signals(sigset_t *waitmask)
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
 
-    /* Threads inherit a mask with everything blocked; only the main
-     * thread's ppoll() opens the window for our signals. */
-    sigfillset(&block);
-    sigdelset(&block, SIGSEGV);
-    sigdelset(&block, SIGBUS);
-    sigdelset(&block, SIGFPE);
-    sigdelset(&block, SIGILL);
-    sigdelset(&block, SIGABRT);
-    if (pthread_sigmask(SIG_SETMASK, &block, NULL) != 0) {
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &block, waitmask) != 0) {
         return -1;
     }
-    *waitmask = block;
     sigdelset(waitmask, SIGTERM);
     sigdelset(waitmask, SIGINT);
     sigdelset(waitmask, SIGUSR1);
@@ -837,135 +607,105 @@ worker_signals(sigset_t *waitmask)
     return 0;
 }
 
+/* Set up w's loop, handler and listening socket.  0 or -1 (logged). */
+static int
+worker_setup(struct worker *w, int listen_fd)
+{
+    char err[256];
+
+    if (fcgi_library_init(err, sizeof(err)) != 0) {
+        LOG_ERROR("worker: %s", err);
+        return -1;
+    }
+    w->loop = loop_create(err, sizeof(err));
+    if (w->loop == NULL) {
+        LOG_ERROR("worker: %s", err);
+        return -1;
+    }
+    w->handler = handler_create(w->cfg, w->loop, err, sizeof(err));
+    if (w->handler == NULL) {
+        LOG_ERROR("worker: %s", err);
+        return -1;
+    }
+    if (loop_before_sleep(w->loop, worker_flush_log, w) != 0) {
+        LOG_ERROR("worker: loop hooks full");
+        return -1;
+    }
+    log_batch(1);
+    w->listen_fd = listen_fd;
+    loop_timer_init(&w->accept_timer, worker_on_accept_timer, w);
+    w->listen_io.fn = worker_on_listen;
+    w->listen_io.data = w;
+    /* EPOLLEXCLUSIVE: one of the workers waiting on the shared socket is
+     * woken per connection, not all (epoll_ctl(2)). */
+    if (loop_io_add(w->loop, &w->listen_io, listen_fd,
+                    EPOLLIN | EPOLLEXCLUSIVE) != 0)
+    {
+        LOG_ERROR("worker: epoll_ctl(listen) failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int
 worker_run(const struct config *cfg, int listen_fd, int msg_fd, pid_t master)
 {
-    struct worker       w;
-    struct epoll_event  ev;
-    pthread_t          *threads = NULL;
-    sigset_t            waitmask;
-    uint64_t            one = 1;
-    long                i, started = 0;
-    int                 late = 0, rc = 1;
-    char                err[256];
+    struct worker  w;
+    struct conn   *c;
+    sigset_t       waitmask;
+    int            late = 0, rc = 1;
 
     memset(&w, 0, sizeof(w));
     w.cfg = cfg;
-    w.listen_fd = listen_fd;
     w.msg_fd = msg_fd;
-    w.epfd = w.quit_fd = w.wake_fd = -1;
-    w.listen_state = LISTEN_ARMED;
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_mutex_init(&w.lf_lock, NULL);
-    pthread_cond_init(&w.lf_cond, NULL);
-    atomic_init(&w.served, 0);
-    atomic_init(&w.recycle_sent, 0);
-
+    w.listen_io.fd = -1;
+    w.listen_fd = -1;
     if (worker_signals(&waitmask) != 0) {
         LOG_ERROR("worker: signal setup failed");
-        goto error;
+        close(listen_fd);
+        return 1;
     }
     if (getppid() != master) {
-        goto error;               /* the master died before prctl() */
+        close(listen_fd);
+        return 1;                  /* the master died before prctl() */
     }
-    if (fcgi_library_init(err, sizeof(err)) != 0) {
-        LOG_ERROR("worker: %s", err);
-        goto error;
-    }
-    w.conns = calloc(WORKER_MAX_CONNS, sizeof(*w.conns));
-    w.free_slots = calloc(WORKER_MAX_CONNS, sizeof(*w.free_slots));
-    threads = calloc((size_t) cfg->app_threads, sizeof(*threads));
-    if (w.conns == NULL || w.free_slots == NULL || threads == NULL) {
-        LOG_ERROR("worker: out of memory");
-        goto error;
-    }
-    /* lowest slots on top of the stack, so the sweep stays short */
-    for (i = 0; i < WORKER_MAX_CONNS; i++) {
-        w.conns[i].fd = -1;
-        w.free_slots[i] = (int) (WORKER_MAX_CONNS - 1 - i);
-    }
-    w.nfree = WORKER_MAX_CONNS;
-
-    w.epfd = epoll_create1(EPOLL_CLOEXEC);
-    w.quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w.epfd == -1 || w.quit_fd == -1 || w.wake_fd == -1) {
-        LOG_ERROR("worker: epoll_create1()/eventfd() failed: %s",
-                  strerror(errno));
-        goto error;
-    }
-    /* Level-triggered, not one-shot: once written, every waiting thread
-     * sees it and exits. */
-    ev.events = EPOLLIN;
-    ev.data.u64 = WORKER_TAG_QUIT;
-    if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.quit_fd, &ev) != 0) {
-        LOG_ERROR("worker: epoll_ctl(quit) failed: %s", strerror(errno));
-        goto error;
-    }
-    /* One-shot: one thread accepts, then re-arms.  Not EPOLLEXCLUSIVE
-     * (which epoll_ctl(2) refuses together with EPOLLONESHOT); the other
-     * worker processes may wake for the same connection and get EAGAIN. */
-    ev.events = EPOLLIN | EPOLLONESHOT;
-    ev.data.u64 = WORKER_TAG_LISTEN;
-    if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.listen_fd, &ev) != 0) {
-        LOG_ERROR("worker: epoll_ctl(listen) failed: %s", strerror(errno));
-        goto error;
-    }
-
-    for (i = 0; i < cfg->app_threads; i++) {
-        if (pthread_create(&threads[i], NULL, worker_thread, &w) != 0) {
-            LOG_ERROR("worker: pthread_create() failed");
-            goto error;
+    if (worker_setup(&w, listen_fd) != 0) {
+        if (w.listen_fd < 0) {
+            close(listen_fd);
         }
-        started++;
+        goto done;
     }
-    LOG_INFO("worker: up with %ld threads", started);
+    LOG_INFO("worker: up (one event loop)");
     worker_tell(&w, WORKER_MSG_READY);
-
-    worker_main_loop(&w, &waitmask, &late);
+    late = worker_loop(&w, &waitmask);
     if (late) {
         LOG_WARN("worker: drain deadline (%lld ms) passed, exiting with "
                  "requests in flight", cfg->app_drain_timeout_ms);
+        log_flush();
         _exit(0);
     }
     rc = 0;
 
-error:
-    pthread_mutex_lock(&w.lf_lock);
-    w.lf_quit = 1;
-    pthread_cond_broadcast(&w.lf_cond);
-    pthread_mutex_unlock(&w.lf_lock);
-    if (started > 0 && write(w.quit_fd, &one, sizeof(one)) == -1) {
-        LOG_ERROR("worker: eventfd write failed: %s", strerror(errno));
+done:
+    while (w.open != NULL) {
+        worker_conn_close(w.open, 0);
     }
-    for (i = 0; i < started; i++) {
-        pthread_join(threads[i], NULL);
-    }
-    for (i = 0; w.conns != NULL && i < WORKER_MAX_CONNS; i++) {
-        if (w.conns[i].state != CONN_FREE) {
-            close(w.conns[i].fd);
-        }
-    }
-    if (w.quit_fd >= 0) {
-        close(w.quit_fd);
-    }
-    if (w.wake_fd >= 0) {
-        close(w.wake_fd);
-    }
-    if (w.epfd >= 0) {
-        close(w.epfd);
-    }
+    handler_destroy(w.handler);
     if (w.listen_fd >= 0) {
         close(w.listen_fd);
     }
-    free(threads);
-    free(w.conns);
-    free(w.free_slots);
-    pthread_mutex_destroy(&w.lock);
-    pthread_mutex_destroy(&w.lf_lock);
-    pthread_cond_destroy(&w.lf_cond);
+    while ((c = w.free_conns) != NULL) {
+        w.free_conns = c->next;
+        free(c);
+    }
+    while (w.nfree_reqs > 0) {
+        fcgi_request_destroy(w.free_reqs[--w.nfree_reqs]);
+    }
+    loop_destroy(w.loop);
     if (rc == 0) {
         LOG_INFO("worker: drained, exiting");
     }
+    log_flush();
+    log_batch(0);
     return rc;
 }

@@ -1,14 +1,16 @@
-/* worker.h -- one worker process: leader/follower threads on one epoll set
+/* worker.h -- one worker process: one thread, one event loop
  *
  * Owns: everything a worker process does between fork() and exit: its
- * signal flags, the epoll set and the request threads that wait on it
- * (accept, idle kept connections, lingering closes, serving), the timer
- * sweep of idle, lingering and stalled connections, draining on SIGTERM,
- * asking the master for a replacement after APP_MAX_REQUESTS.  Does not own the listening socket
- * (pool.c binds it) nor what a request means (handler.c).
+ * signal flags, its loop (loop.c), accepting from the shared listening
+ * socket, every FastCGI connection's life (waiting for a whole request,
+ * serving it through handler.c, keeping it for the next one, closing it
+ * without lingering), idle/head/linger deadlines, draining on SIGTERM,
+ * asking the master for a replacement after APP_MAX_REQUESTS.  Does not
+ * own the listening socket (listen.c binds it) nor what a request means
+ * (handler.c).
  */
-#ifndef WORKER_H
-#define WORKER_H
+#ifndef APP_WORKER_H
+#define APP_WORKER_H
 
 #include <sys/types.h>
 
@@ -16,7 +18,7 @@
 
 /* Messages a worker writes to the master's pipe (one write each, smaller
  * than PIPE_BUF, so they never interleave). */
-#define WORKER_MSG_READY   'U'   /* threads started, accepting */
+#define WORKER_MSG_READY   'U'   /* loop up, accepting */
 #define WORKER_MSG_RECYCLE 'R'   /* served APP_MAX_REQUESTS: replace me */
 
 struct worker_msg {

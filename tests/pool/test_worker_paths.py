@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""test_worker_paths.py -- timing paths of worker.c's epoll design that the
-other pool suites do not pin down: a request head that arrives in parts is
-served as soon as its last part arrives, not at the next timer sweep, and
-requests rotate through every thread of a worker.  Spoken to directly over
+"""test_worker_paths.py -- paths of worker.c's event loop that the other
+pool suites do not pin down: a request head that arrives in parts is
+served as soon as its last part arrives, and every worker process keeps
+one pipelined Redis connection however many requests it serves at once.  Spoken to directly over
 FastCGI (tests/lib/fcgi_client.py), with a real redis-server.  Ports
 23070-23079."""
 import os
@@ -29,12 +29,12 @@ def setup():
 
 @t.case
 def split_head_served_when_its_last_part_arrives(env):
-    # one worker, one thread; on a kept connection, after the worker has
-    # been idle long enough for its timers to sleep, send a request head
-    # without its end records, then the rest: the answer must follow the
-    # last part at once (the worker re-peeks a partial head every few ms)
-    a = env.app("127.0.0.1:23071", REDIS_PORT,
-                {"APP_WORKERS": "1", "APP_THREADS": "1"}, name="split")
+    # one worker; on a kept connection, after the worker has been idle
+    # long enough for its timers to sleep, send a request head without its
+    # end records, then the rest: the answer must follow the last part at
+    # once (each arrival is an edge-triggered event that re-peeks)
+    a = env.app("127.0.0.1:23071", REDIS_PORT, {"APP_WORKERS": "1"},
+                name="split")
     F = P.fcgi_client
     params = F.encode_params(F.default_params("GET", "/hello/split"))
     head = F.begin_record(keep=True) + F.record(F.PARAMS, params)
@@ -59,24 +59,33 @@ def split_head_served_when_its_last_part_arrives(env):
 
 
 @t.case
-def requests_rotate_through_all_threads(env):
-    # one worker with 3 threads, each with its own Redis connection: one
-    # request at a time must still reach every thread (epoll wakes the
-    # thread that waited last, so with every thread in epoll_wait() one
-    # thread would serve them all) (a thread nobody
-    # uses keeps a Redis connection nobody checks); each thread's first
-    # request opens its connection, so Redis sees 3 clients of the app
+def one_pipelined_redis_connection_per_worker_process(env):
+    # two workers, each one event loop with one Redis connection: 16
+    # clients at once, each on its own kept connection, are all served
+    # and Redis sees exactly 2 clients of the app (not one per request or
+    # per thread); the deprecated APP_THREADS is ignored with a warning
+    import threading
     a = env.app("127.0.0.1:23072", REDIS_PORT,
-                {"APP_WORKERS": "1", "APP_THREADS": "3"}, name="rotate")
-    # on one kept connection, as nginx sends them
-    with a.client(keep=True) as c:
-        for _ in range(12):
-            r = c.request("GET", "/")
-            assert r.status == 200, r
+                {"APP_WORKERS": "2", "APP_THREADS": "3"}, name="onepipe")
+    statuses, lock = [], threading.Lock()
+
+    def client():
+        with a.client(keep=True) as c:
+            got = [c.request("GET", "/").status for _ in range(40)]
+        with lock:
+            statuses.extend(got)
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert statuses == [200] * 640, sorted(set(statuses))
     listing = env.r.cmd("CLIENT", "LIST").decode()
     clients = [line for line in listing.split("\n")
                if line and "cmd=client" not in line]
-    assert len(clients) == 3, clients
+    assert len(clients) == 2, clients
+    assert "APP_THREADS is deprecated and ignored" in a.output(), \
+        a.output()[-2000:]
 
 
 t.run(setup, lambda env: env and env.close())

@@ -7,11 +7,13 @@
  * stream split across PARAMS records, optional padding, the empty PARAMS
  * record, the body split across STDIN records, the empty STDIN record),
  * writes it into one end of a socketpair and runs the app's own path on
- * the other end: fcgi_request_read() -> handler_serve() ->
- * fcgi_request_finish(), with a real config (config_load() from the fixed
+ * the other end: fcgi_request_read() -> handler_serve() -> (the loop
+ * until the answer is written) -> fcgi_request_finish(), with a real
+ * config (config_load() from the fixed
  * environment set in LLVMFuzzerInitialize) and real metrics and log.
  * Redis is 127.0.0.1:1, where nothing listens, so the session routes take
- * the 503 path at once (or fail fast in the store's backoff): no sleeps.
+ * the 503 path: at once when the connect is refused, or when the 5 ms
+ * REDIS_TIMEOUT_MS budget runs out during the store's retry pause.
  *
  * Checked on the bytes read back from the peer: only STDOUT records then
  * one END_REQUEST (REQUEST_COMPLETE) with our request id, nothing after;
@@ -70,6 +72,7 @@
 #include "cookie.h"
 #include "fcgi.h"
 #include "handler.h"
+#include "loop.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -138,6 +141,7 @@ static const char *fuzz_values[] = {
 #define FUZZ_NVALUES (sizeof(fuzz_values) / sizeof(fuzz_values[0]))
 
 static struct config         fuzz_cfg;
+static struct loop          *fuzz_loop;
 static struct handler       *fuzz_handler;
 static struct fcgi_request  *fuzz_req;
 static char                  fuzz_cookie[512];
@@ -265,8 +269,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("SESSION_SECRET", FUZZ_SECRET, 1);
     setenv("REDIS_HOST", "127.0.0.1", 1);
     setenv("REDIS_PORT", "1", 1);
-    setenv("REDIS_CONNECT_TIMEOUT_MS", "50", 1);
-    setenv("REDIS_TIMEOUT_MS", "50", 1);
+    setenv("REDIS_CONNECT_TIMEOUT_MS", "5", 1);
+    setenv("REDIS_TIMEOUT_MS", "5", 1);
     setenv("APP_HOSTNAME", "fuzz", 1);
     setenv("APP_BODY_LIMIT", FUZZ_BODY_LIMIT, 1);
     setenv("APP_WORKERS", "1", 1);
@@ -281,7 +285,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (fcgi_library_init(err, sizeof(err)) != 0) {
         fuzz_die("fcgi_library_init", err);
     }
-    fuzz_handler = handler_create(&fuzz_cfg, err, sizeof(err));
+    fuzz_loop = loop_create(err, sizeof(err));
+    if (fuzz_loop == NULL) {
+        fuzz_die("loop_create", err);
+    }
+    fuzz_handler = handler_create(&fuzz_cfg, fuzz_loop, err, sizeof(err));
     if (fuzz_handler == NULL) {
         fuzz_die("handler_create", err);
     }
@@ -761,16 +769,29 @@ fuzz_dup(const char *s)
     return d;
 }
 
+/* handler_serve()'s done callback: the response is written. */
+static void
+fuzz_done(void *arg)
+{
+    *(int *) arg = 1;
+}
+
 /* Serve the request already written to the peer of fd; returns what
- * fcgi_request_finish() returned (the fd if kept) and fills seen. */
+ * fcgi_request_finish() returned (the fd if kept) and fills seen.  The
+ * session routes finish on later loop turns (Redis refuses at once, or
+ * REDIS_TIMEOUT_MS runs out): the loop runs until done. */
 static int
 fuzz_serve(int fd, struct fuzz_seen *seen)
 {
-    int kept, closing;
+    int kept, closing, done = 0, turns = 0;
 
     FUZZ_CHECK(ftruncate(fuzz_log_fd, 0) == 0);
     FUZZ_CHECK(fcgi_request_read(fuzz_req, fd) == 0);
-    handler_serve(fuzz_handler, fuzz_req);
+    handler_serve(fuzz_handler, fuzz_req, fuzz_done, &done);
+    while (!done) {
+        FUZZ_CHECK(++turns < 10000);
+        (void) loop_turn(fuzz_loop, 100, NULL);
+    }
     seen->method = fuzz_dup(fcgi_request_param(fuzz_req, "REQUEST_METHOD"));
     seen->uri = fuzz_dup(fcgi_request_param(fuzz_req, "REQUEST_URI"));
     seen->internal = fuzz_dup(fcgi_request_param(fuzz_req, "APP_INTERNAL"));

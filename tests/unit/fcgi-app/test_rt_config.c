@@ -39,7 +39,7 @@ test_defaults(void)
     UNIT_CHECK(config_load(&cfg, err, sizeof(err)) == 0);
     UNIT_CHECK_STR(cfg.redis_host, "127.0.0.1");
     UNIT_CHECK(cfg.redis_port == 6379);
-    UNIT_CHECK(cfg.app_threads == 4);
+    UNIT_CHECK(cfg.app_threads == 1);   /* deprecated, ignored */
     UNIT_CHECK(cfg.app_workers >= 1);
     UNIT_CHECK(cfg.session_fresh_ttl_s == 600);
     UNIT_CHECK(cfg.session_max_age_s == 2592000);

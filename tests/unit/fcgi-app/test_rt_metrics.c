@@ -78,11 +78,11 @@ test_busy_rows(void)
     metrics_busy_add(1);
     buf_init(&b);
     metrics_render(&b);
-    UNIT_CHECK(has_line(b.data, "fcgi_app_threads_busy 2"));
+    UNIT_CHECK(has_line(b.data, "fcgi_app_requests_in_flight 2"));
     metrics_proc_release(row);      /* as when the process dies */
     buf_reset(&b);
     metrics_render(&b);
-    UNIT_CHECK(has_line(b.data, "fcgi_app_threads_busy 0"));
+    UNIT_CHECK(has_line(b.data, "fcgi_app_requests_in_flight 0"));
     metrics_workers_alive_set(3);
     metrics_worker_restart(METRICS_RESTART_RECYCLE);
     buf_reset(&b);

@@ -1,6 +1,6 @@
 /* test_rt_sentinel.c -- unit tests for the Sentinel and WAIT settings
  *
- * Covers store_parse_addrs() (the REDIS_SENTINELS list: host:port,
+ * Covers addr_parse_list() (the REDIS_SENTINELS list: host:port,
  * [v6]:port, separators, strict ports, limits) and config.c's checks of
  * REDIS_SENTINELS, REDIS_MASTER_NAME and REDIS_WAIT_TIMEOUT_MS.  The
  * failover itself is tested against real processes in
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "store.h"
+#include "addr.h"
 #include "unit.h"
 
 static const char *test_vars[] = {
@@ -34,10 +34,10 @@ clear_env(void)
 static void
 test_parse_list(void)
 {
-    struct store_addr a[4];
+    struct addr_hp a[4];
     char              err[128] = "";
 
-    UNIT_CHECK(store_parse_addrs("h1:26379 10.0.0.2:1,[::1]:65535", a, 4,
+    UNIT_CHECK(addr_parse_list("h1:26379 10.0.0.2:1,[::1]:65535", a, 4,
                                  err, sizeof(err)) == 3);
     UNIT_CHECK(strcmp(a[0].host, "h1") == 0);
     UNIT_CHECK(a[0].port == 26379);
@@ -45,17 +45,17 @@ test_parse_list(void)
     UNIT_CHECK(a[1].port == 1);
     UNIT_CHECK(strcmp(a[2].host, "::1") == 0);
     UNIT_CHECK(a[2].port == 65535);
-    UNIT_CHECK(store_parse_addrs("  x:5  ", a, 4, err, sizeof(err)) == 1);
+    UNIT_CHECK(addr_parse_list("  x:5  ", a, 4, err, sizeof(err)) == 1);
     UNIT_CHECK(strcmp(a[0].host, "x") == 0);
 }
 
 static void
 expect_bad(const char *list, size_t max, const char *want)
 {
-    struct store_addr a[4];
+    struct addr_hp a[4];
     char              err[128] = "";
 
-    UNIT_CHECK(store_parse_addrs(list, a, max, err, sizeof(err)) == -1);
+    UNIT_CHECK(addr_parse_list(list, a, max, err, sizeof(err)) == -1);
     UNIT_CHECK(strstr(err, want) != NULL);
     if (strstr(err, want) == NULL) {
         fprintf(stderr, "# \"%s\": got \"%s\"\n", list, err);
@@ -65,7 +65,7 @@ expect_bad(const char *list, size_t max, const char *want)
 static void
 test_parse_rejects(void)
 {
-    char long_host[STORE_HOST_MAX + 8];
+    char long_host[ADDR_HOST_MAX + 8];
 
     expect_bad("", 4, "no host:port");
     expect_bad(" , ", 4, "no host:port");
@@ -80,8 +80,8 @@ test_parse_rejects(void)
     expect_bad("::1:26379", 4, "[addr]:port");
     expect_bad("[::1:26379", 4, "[addr]:port");
     expect_bad("a:1 b:2 c:3", 2, "more than 2");
-    memset(long_host, 'a', STORE_HOST_MAX);
-    memcpy(long_host + STORE_HOST_MAX, ":1", 3);
+    memset(long_host, 'a', ADDR_HOST_MAX);
+    memcpy(long_host + ADDR_HOST_MAX, ":1", 3);
     expect_bad(long_host, 4, "longer than");
 }
 
