@@ -1,13 +1,16 @@
 /* fcgi.c -- the libfcgi seam: one FastCGI request on a given connection
  *
  * libfcgi 2.4.2 (Debian 2.4.2-2+deb12u1, libfcgi/fcgiapp.c and
- * libfcgi/os_unix.c, read for this design) has traps for a threaded server
- * behind nginx with `fastcgi_keep_conn on`:
+ * libfcgi/os_unix.c, read for this design) has traps for an event-driven
+ * server behind nginx with `fastcgi_keep_conn on`:
  *
  * 1. FCGX_Accept_r() blocks in accept() on req->listen_sock, and on a kept
  *    connection it blocks reading the next request: one idle connection
- *    pins one thread.  So we never let it accept: worker.c does accept()
- *    and epoll, and hands us a fd that holds a whole request head.  We set
+ *    would pin the loop.  So we never let it accept: worker.c does
+ *    accept() and epoll, and hands us a non-blocking fd whose socket
+ *    already holds the whole request (worker.c frames the records with
+ *    MSG_PEEK), so libfcgi's read()s (OS_Read is a plain read(2)) find
+ *    their bytes and never wait.  We set
  *    req.ipcFd = fd; Accept_r skips OS_Accept() when ipcFd >= 0 ("If a
  *    connection isn't open, accept a new connection") and reads from it.
  *    listen_sock is -1, so if libfcgi ever falls back to OS_Accept() (it
@@ -25,8 +28,8 @@
  *    plain close(), and for connections the web server does not keep we
  *    lie keepConnection = 1 to FCGX_Finish_r(): it then only flushes and
  *    writes END_REQUEST, and we shutdown(SHUT_WR) ourselves and hand the fd
- *    back to worker.c's epoll set, which closes it when the peer does (or
- *    after a deadline), without holding a thread.
+ *    back to worker.c's loop, which closes it when the peer does (or
+ *    after a deadline), without waiting for it.
  * 4. OS_LibInit() installs handlers for SIGPIPE, SIGUSR1 and SIGTERM that
  *    set libfcgi's shutdownPending, but only where the disposition is still
  *    SIG_DFL; the app installs its own first (fcgi_library_init's
@@ -34,11 +37,17 @@
  * 5. ReadParams() trusts the 31-bit lengths in a params record: with
  *    nameLen + valueLen + 2 overflowing int, Malloc() fails and ASSERTs
  *    (CVE-2025-23016; the Debian patch only rejects lengths == INT_MAX).
- *    That aborts the whole worker process; the master respawns it, which is
- *    the containment (tests/pool/test_pool.py crafts such a record).
- *
- * SO_RCVTIMEO/SO_SNDTIMEO set by worker.c on every accepted socket bound
- * the reads and writes libfcgi does inside these calls.
+ *    That aborts the whole worker process, with the requests in flight in
+ *    it; the master respawns it, which is the containment
+ *    (tests/pool/test_lifecycle.py and tests/pool/test_event_loop.py craft
+ *    such a record).
+ * 6. The response is buffered by libfcgi (8 KiB stream buffer) and written
+ *    by FCGX_Finish_r() with write(2) on the non-blocking socket.  A write
+ *    that finds the socket's send buffer full fails with EAGAIN, which
+ *    libfcgi treats as a stream error: the connection is closed.  nginx
+ *    reads its upstream at once and the largest response (/metrics) is a
+ *    few KiB, far below a socket buffer, so only a peer that stops reading
+ *    its responses meets it, and it loses its connection, not the loop.
  */
 #include <errno.h>
 #include <stdio.h>

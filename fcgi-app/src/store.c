@@ -77,6 +77,8 @@ struct store_op {
     int              retried;
     int              lost;          /* the link died under it */
     int              failed;        /* an error reply; err filled */
+    int              wait_batched;  /* SET sent, its turn's WAIT not yet */
+    struct store_op *wnext;         /* in the store's wait batch */
     int64_t          deadline_ms;
     int64_t          sent_ms;
     char             err[256];
@@ -112,6 +114,8 @@ struct store {
     char                  fail_err[320];
     struct store_list     waiting;
     struct store_list     inflight;
+    struct store_op      *wait_head;    /* SETs of this turn, for one WAIT */
+    struct store_op      *wait_tail;
     unsigned long         errors;
     unsigned long         reconnects;
     unsigned long         wait_short;
@@ -245,6 +249,26 @@ store_reply_fatal(const redisReply *r)
     return 0;
 }
 
+/* Take op out of the turn's wait batch (its WAIT will not be sent). */
+static void
+store_wait_unbatch(struct store *s, struct store_op *op)
+{
+    struct store_op **pp, *prev = NULL;
+
+    for (pp = &s->wait_head; *pp != NULL; prev = *pp, pp = &(*pp)->wnext) {
+        if (*pp == op) {
+            *pp = op->wnext;
+            if (s->wait_tail == op) {
+                s->wait_tail = prev;
+            }
+            break;
+        }
+    }
+    op->wnext = NULL;
+    op->wait_batched = 0;
+    op->pending--;
+}
+
 /* The link under op died (r == NULL): once all its replies are accounted
  * for, send it again or fail it. */
 static void
@@ -253,6 +277,9 @@ store_op_lost(struct store *s, struct store_op *op, const redisAsyncContext *ac)
     int server_closed;
 
     op->lost = 1;
+    if (op->wait_batched) {
+        store_wait_unbatch(s, op);
+    }
     if (op->pending > 0) {
         return;
     }
@@ -272,6 +299,9 @@ store_op_lost(struct store *s, struct store_op *op, const redisAsyncContext *ac)
                    ac == s->drop_ac ? s->fail_err
                    : ac->errstr[0] ? ac->errstr : "redis: connection lost");
 }
+
+static void store_settle(struct store *s, struct store_op *op,
+                         const redisReply *r);
 
 /* A reply (or NULL: the link died) for op. */
 static void
@@ -304,14 +334,17 @@ store_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             store_drop(s, 1, "redis: node is not a usable primary");
             return;
         }
-    } else if (r->type == REDIS_REPLY_INTEGER && op->kind == OP_SET
-               && op->pending == 0 && r->integer < s->cfg.wait_replicas)
-    {
-        s->wait_short++;
     }
     if (op->pending > 0) {
         return;
     }
+    store_settle(s, op, r);
+}
+
+/* op has all its replies (r: the last one, GET's value): complete it. */
+static void
+store_settle(struct store *s, struct store_op *op, const redisReply *r)
+{
     if (op->failed) {
         store_complete(op, STORE_ERR, NULL, 0, op->err);
     } else if (op->kind == OP_GET && r->type == REDIS_REPLY_NIL) {
@@ -357,29 +390,26 @@ static int
 store_send(struct store *s, struct store_op *op)
 {
     redisAsyncContext *ac = s->ev.ac;
-    int64_t            wait_ms;
-    int                rc;
 
     op->sent_ms = loop_now_ms(s->loop);
     op->pending = 1;
-    rc = redisAsyncFormattedCommand(ac, store_on_reply, op, op->cmd,
-                                    (size_t) op->cmdlen);
-    if (rc == REDIS_OK && op->kind == OP_SET && s->cfg.wait_replicas > 0) {
-        wait_ms = op->deadline_ms - op->sent_ms - STORE_WAIT_SLACK_MS;
-        if (wait_ms > s->cfg.wait_timeout_ms) {
-            wait_ms = s->cfg.wait_timeout_ms;
-        }
-        if (wait_ms < 1) {
-            s->wait_short++;         /* no time left to wait */
-        } else if (redisAsyncCommand(ac, store_on_reply, op, "WAIT %d %lld",
-                                     s->cfg.wait_replicas,
-                                     (long long) wait_ms) == REDIS_OK)
-        {
-            op->pending++;
-        }
-    }
-    if (rc != REDIS_OK) {
+    if (redisAsyncFormattedCommand(ac, store_on_reply, op, op->cmd,
+                                   (size_t) op->cmdlen) != REDIS_OK)
+    {
         return -1;
+    }
+    if (op->kind == OP_SET && s->cfg.wait_replicas > 0) {
+        /* one WAIT after the turn's last SET covers them all (WAIT waits
+         * for every earlier write of the connection) */
+        op->pending++;
+        op->wait_batched = 1;
+        op->wnext = NULL;
+        if (s->wait_tail != NULL) {
+            s->wait_tail->wnext = op;
+        } else {
+            s->wait_head = op;
+        }
+        s->wait_tail = op;
     }
     store_list_push(&s->inflight, op, 0);
     op->queued = 2;
@@ -777,13 +807,103 @@ store_op_cancel(struct store_op *op)
     }
 }
 
-/* Before the loop sleeps: everything this turn queued goes out. */
+/* The operations one WAIT covers. */
+struct store_wait {
+    size_t           n;
+    struct store_op *ops[];
+};
+
+/* The turn's WAIT answered (or NULL: the link died). */
+static void
+store_on_wait(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct store_wait *g = privdata;
+    const redisReply  *r = reply;
+    struct store_op   *op;
+    size_t             i;
+
+    for (i = 0; i < g->n; i++) {
+        op = g->ops[i];
+        op->pending--;
+        if (r == NULL || op->lost) {
+            store_op_lost(op->store, op, ac);
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !op->failed) {
+            op->failed = 1;
+            snprintf(op->err, sizeof(op->err), "redis: WAIT: %.*s",
+                     (int) r->len, r->str);
+        } else if (r->type != REDIS_REPLY_INTEGER
+                   || r->integer < op->store->cfg.wait_replicas)
+        {
+            op->store->wait_short++;
+        }
+        if (op->pending == 0) {
+            store_settle(op->store, op, r);
+        }
+    }
+    free(g);
+}
+
+/* Send one WAIT for the SETs this turn sent, with the longest timeout
+ * all their deadlines allow (minus STORE_WAIT_SLACK_MS for a late reply;
+ * WAIT 0 would block forever, so it is never sent).  Without time left,
+ * or memory, they complete as written-but-unacknowledged. */
+static void
+store_send_wait(struct store *s)
+{
+    struct store_wait *g;
+    struct store_op   *op;
+    int64_t            wait_ms = s->cfg.wait_timeout_ms, left;
+    size_t             n = 0;
+
+    for (op = s->wait_head; op != NULL; op = op->wnext) {
+        left = op->deadline_ms - loop_now_ms(s->loop) - STORE_WAIT_SLACK_MS;
+        if (left < wait_ms) {
+            wait_ms = left;
+        }
+        n++;
+    }
+    g = wait_ms >= 1 && store_writable(s)
+        ? malloc(sizeof(*g) + n * sizeof(g->ops[0])) : NULL;
+    if (g != NULL) {
+        g->n = 0;
+        for (op = s->wait_head; op != NULL; op = op->wnext) {
+            g->ops[g->n++] = op;
+        }
+        if (redisAsyncCommand(s->ev.ac, store_on_wait, g, "WAIT %d %lld",
+                              s->cfg.wait_replicas, (long long) wait_ms)
+            != REDIS_OK)
+        {
+            free(g);
+            g = NULL;
+        }
+    }
+    while ((op = s->wait_head) != NULL) {
+        s->wait_head = op->wnext;
+        op->wnext = NULL;
+        op->wait_batched = 0;
+        if (g == NULL) {
+            s->wait_short++;         /* no time (or memory) left to wait */
+            if (--op->pending == 0) {
+                store_settle(s, op, NULL);
+            }
+        }
+    }
+    s->wait_tail = NULL;
+}
+
+/* Before the loop sleeps: the turn's WAIT, then everything this turn
+ * queued goes out with one write. */
 static void
 store_flush(struct loop *l, void *arg)
 {
     struct store *s = arg;
 
     (void) l;
+    if (s->wait_head != NULL) {
+        store_send_wait(s);
+    }
     redis_ev_flush(&s->ev);
 }
 

@@ -507,7 +507,7 @@ def app_args(env, network="none"):
     secrets plus env (the image's entrypoint and defaults otherwise)."""
     a = ["--network", network,
          "-v", f"{P.name}_app-secrets:/run/secrets/app:ro",
-         "-e", "APP_WORKERS=1", "-e", "APP_THREADS=2",
+         "-e", "APP_WORKERS=1",
          "-e", "REDIS_USERNAME=app",
          "-e", "SESSION_SECRET_FILE=/run/secrets/app/session-secret"]
     for k, v in env.items():

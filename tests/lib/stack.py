@@ -234,7 +234,7 @@ class Stack:
 
     def __init__(self, run_dir=None, base_port=None, *, app=True,
                  collector=False, replicas=2, app_workers=2,
-                 app_threads=8, nginx_workers=2, session_secret=None,
+                 nginx_workers=2, session_secret=None,
                  redis_password=None, watch=None, hosts_file=None,
                  app_env=None, apps=None, keep=False, verbose=False):
         self.ports = ports_for(base_port)
@@ -251,7 +251,6 @@ class Stack:
         self.want_collector = collector
         self.replicas = replicas
         self.app_workers = app_workers
-        self.app_threads = app_threads
         self.nginx_workers = nginx_workers
         self.secret = (session_secret or os.environ.get("SESSION_SECRET")
                        or secrets.token_urlsafe(32))
@@ -566,7 +565,6 @@ class Stack:
         e = {
             "APP_LISTEN": listen,
             "APP_WORKERS": str(self.app_workers),
-            "APP_THREADS": str(self.app_threads),
             "REDIS_HOST": "127.0.0.1",
             "REDIS_PORT": str(self.ports["primary"]),
             "REDIS_PASSWORD": self.redis_password,

@@ -48,7 +48,6 @@ def setup():
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "APP_LISTEN": "%s:%d" % APP_ADDR,
             "APP_WORKERS": "1",
-            "APP_THREADS": "2",
             "REDIS_HOST": "127.0.0.1",
             "REDIS_PORT": str(BASE),
             "REDIS_USERNAME": "app",

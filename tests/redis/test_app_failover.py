@@ -4,7 +4,7 @@
 Real redis-server and redis-sentinel processes started by
 redis/entrypoint.sh on 127.0.0.1 (data nodes 21800-21802, sentinels
 21810-21812) and two real fcgi-app processes: "a" on 127.0.0.1:21820 (one
-thread, so one Redis connection) with
+worker process, so one Redis connection) with
 REDIS_SENTINELS (WAIT off, the default), "b" on 127.0.0.1:21821 with
 REDIS_WAIT_REPLICAS=1.  Both log in as the ACL user `app` on the sentinels
 and the data nodes, and point REDIS_HOST/REDIS_PORT at a port where nothing
@@ -16,7 +16,7 @@ keeps the directory).  Skipped (77) when fcgi-app has not been built.
 Timing: every request must answer within REDIS_TIMEOUT_MS + 100 ms plus
 SCHED_MARGIN, a margin that is only for process scheduling on a loaded
 2-core machine (other suites run at the same time): the client's clock
-includes connecting to the app, the app's thread wake-up and Python.
+includes connecting to the app, the app's process wake-up and Python.
 """
 import os
 import secrets
@@ -66,14 +66,13 @@ def pairs(flat):
     return dict(zip(flat[::2], flat[1::2]))
 
 
-def start_app(ctx, name, addr, extra, threads=2):
+def start_app(ctx, name, addr, extra):
     logdir = os.path.join(ctx.tier.dir, "app-log")
     os.makedirs(logdir, exist_ok=True)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "APP_LISTEN": "%s:%d" % addr,
         "APP_WORKERS": "1",
-        "APP_THREADS": str(threads),
         "REDIS_HOST": HOST,
         "REDIS_PORT": str(NOWHERE),
         "REDIS_SENTINELS": sentinel_list(),
@@ -161,10 +160,9 @@ def setup():
         for sp in SENTINELS:
             wait_for("sentinel %d to see the whole tier" % sp,
                      lambda sp=sp: complete(sp), 20, 0.2)
-        # One thread, so one Redis connection: the READONLY case can tell
+        # One worker, so one Redis connection: the READONLY case can tell
         # a dropped connection from one that was never opened.
-        start_app(ctx, "a", APP_A, {"REDIS_TIMEOUT_MS": str(TIMEOUT_MS_A)},
-                  threads=1)
+        start_app(ctx, "a", APP_A, {"REDIS_TIMEOUT_MS": str(TIMEOUT_MS_A)})
     except BaseException:
         teardown(ctx)
         raise
@@ -240,7 +238,7 @@ def readonly_reply_makes_the_app_re_resolve(ctx):
     r, _, e = timed(APP_A, "/")
     assert r is not None and r.status == 200, (r, e)
     cookie, sid = cookie_of(r)
-    # App a has one thread: its one connection to the primary is open.
+    # App a has one worker: its one connection to the primary is open.
     for _ in range(4):
         r, _, e = timed(APP_A, "/", cookie)
         assert r is not None and r.status == 200, (r, e)
@@ -276,8 +274,8 @@ def readonly_reply_makes_the_app_re_resolve(ctx):
             "the app did not re-resolve and check ROLE:\n" + log[-2000:]
     finally:
         tier.ask(BASE, "REPLICAOF", "NO", "ONE")
-    # Promoted back: the app follows without a restart (each thread after
-    # its backoff, at most 1 s): wait for 6 writes in a row to succeed.
+    # Promoted back: the app follows without a restart (its one connection
+    # after at most one retry pause, 100 ms): wait for 6 writes in a row.
     t0 = time.monotonic()
     wait_for("app writes again after REPLICAOF NO ONE",
              lambda: all(status(APP_A, "/", cookie) == 200
@@ -456,6 +454,50 @@ def wait_on_writes_succeed_with_replicas_up(ctx):
               == doc]
         assert on, "write %d acknowledged but on no replica (%.3fs)" % (
             i, dt)
+    assert "WAIT:" not in app_log(ctx, "b"), app_log(ctx, "b")[-2000:]
+
+
+def commandstats(tier, port):
+    """{command: calls} from INFO commandstats of the node at port."""
+    out = {}
+    for line in tier.ask(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_"):].split(":", 1)
+            out[name] = int(dict(kv.split("=") for kv in
+                                 rest.split(","))["calls"])
+    return out
+
+
+@t.case
+def wait_covers_a_turn_of_concurrent_writes(ctx):
+    # App b has one worker process, so one Redis connection: 8 clients
+    # writing at once put several SETs in one loop turn, and one WAIT
+    # after them covers them all (WAIT waits for every earlier write of
+    # the connection).  Every write still answers 200 and reaches a
+    # replica; Redis counts fewer WAITs than SETs.
+    import threading
+    tier = ctx.tier
+    new = ctx.primary
+    before = commandstats(tier, new)
+    statuses, lock = [], threading.Lock()
+
+    def writer():
+        got = [status(APP_B, "/") for _ in range(40)]
+        with lock:
+            statuses.extend(got)
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    after = commandstats(tier, new)
+    sets = after.get("set", 0) - before.get("set", 0)
+    waits = after.get("wait", 0) - before.get("wait", 0)
+    print("# 320 concurrent writes: %d SET, %d WAIT" % (sets, waits),
+          flush=True)
+    assert statuses == [200] * 320, sorted(set(statuses))
+    assert sets >= 320, sets
+    assert 0 < waits < sets, (sets, waits)
     assert "WAIT:" not in app_log(ctx, "b"), app_log(ctx, "b")[-2000:]
 
 
