@@ -195,6 +195,8 @@ loop_timer_at(struct loop *l, struct loop_timer *t, int64_t when_ms)
     }
     if (l->nheap == l->capheap) {
         cap = l->capheap ? l->capheap * 2 : 64;
+        /* an array of pointers: */
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression) */
         grown = realloc(l->heap, cap * sizeof(*grown));
         if (grown == NULL) {
             return -1;

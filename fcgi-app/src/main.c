@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -41,28 +42,35 @@ main_raise_nofile(void)
     }
 }
 
+/* The command line (--version, --config-table, --help): the exit code. */
+static int
+main_args(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("fcgi-app %s\n", FCGI_APP_VERSION);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--config-table") == 0) {
+        return config_print_table(stdout) == 0 ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        main_usage(stdout);
+        return 0;
+    }
+    main_usage(stderr);
+    return CONFIG_EXIT_BAD;
+}
+
 int
 main(int argc, char **argv)
 {
     struct config  cfg;
     struct buf     desc;
     char           err[512];
-    int            fd, rc;
+    int            fd, rc, bad;
 
     if (argc > 1) {
-        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-            printf("fcgi-app %s\n", FCGI_APP_VERSION);
-            return 0;
-        }
-        if (argc == 2 && strcmp(argv[1], "--config-table") == 0) {
-            return config_print_table(stdout) == 0 ? 0 : 1;
-        }
-        if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-            main_usage(stdout);
-            return 0;
-        }
-        main_usage(stderr);
-        return CONFIG_EXIT_BAD;
+        return main_args(argc, argv);
     }
     if (config_load(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "fcgi-app: config: %s\n", err);
@@ -96,11 +104,11 @@ main(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
-    fd = pool_listen(cfg.app_listen, err, sizeof(err));
+    fd = listen_open(cfg.app_listen, &bad, err, sizeof(err));
     if (fd < 0) {
         /* a malformed APP_LISTEN is a bad setting (exit 2, same message
          * shape as config_load's); a failed bind is a runtime error */
-        rc = fd == -2 ? CONFIG_EXIT_BAD : 1;
+        rc = bad ? CONFIG_EXIT_BAD : 1;
         if (rc == CONFIG_EXIT_BAD) {
             fprintf(stderr, "fcgi-app: config: %s\n", err);
         } else if (cfg.log_dir != NULL && *cfg.log_dir != '\0') {

@@ -1,8 +1,7 @@
 /* pool.c -- the master process: listening socket and worker processes
  *
- * The master binds the socket itself (not FCGX_OpenSocket, which is
- * IPv4-only and exit()s on a bind failure), forks the workers and then
- * only supervises: it never accepts.  Its loop is ppoll() on the workers'
+ * The master gets the socket from listen.c (bound before any fork), forks
+ * the workers and then only supervises: it never accepts.  Its loop is ppoll() on the workers'
  * message pipe with SIGCHLD/SIGTERM/SIGINT/SIGHUP/SIGUSR1 unblocked only
  * inside ppoll(), so a signal (whose handler sets a flag) always wakes it.
  *
@@ -21,22 +20,19 @@
  *   APP_DRAIN_TIMEOUT_MS + 1 s), exit 0;
  * - SIGUSR1: reopen the master's log and forward to every child.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "pool.h"
 #include "worker.h"
@@ -88,156 +84,6 @@ static void pool_on_term(int signo) { (void) signo; pool_term_flag = 1; }
 static void pool_on_hup(int signo)  { (void) signo; pool_hup_flag = 1; }
 static void pool_on_usr1(int signo) { (void) signo; pool_usr1_flag = 1; }
 
-/* Monotonic clock in ms.  Can't fail. */
-static int64_t
-pool_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Parse a port strictly ("1".."65535").  0 or -1. */
-static int
-pool_port(const char *s, char *out, size_t outlen)
-{
-    long v = 0;
-    const char *p;
-
-    if (*s == '\0' || strlen(s) > 5) {
-        return -1;
-    }
-    for (p = s; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return -1;
-        }
-        v = v * 10 + (*p - '0');
-    }
-    if (v < 1 || v > 65535) {
-        return -1;
-    }
-    snprintf(out, outlen, "%ld", v);
-    return 0;
-}
-
-/* Bind a unix socket at path with mode 0660. */
-static int
-pool_listen_unix(const char *spec, const char *path, char *err,
-                 size_t errlen)
-{
-    struct sockaddr_un  sun;
-    struct stat         st;
-    int                 fd;
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (*path != '/' || strlen(path) >= sizeof(sun.sun_path)) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": unix socket path must be "
-                 "absolute and shorter than %zu bytes", spec,
-                 sizeof(sun.sun_path));
-        return -2;
-    }
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, errlen, "APP_LISTEN=\"%s\": exists and is not a "
-                     "socket", spec);
-            return -1;
-        }
-        unlink(path);     /* stale socket from a previous run */
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": socket() failed: %s",
-                 spec, strerror(errno));
-        return -1;
-    }
-    if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) != 0
-        || chmod(path, 0660) != 0 || listen(fd, SOMAXCONN) != 0)
-    {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": bind/listen failed: %s",
-                 spec, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-int
-pool_listen(const char *spec, char *err, size_t errlen)
-{
-    struct addrinfo  hints, *ai = NULL;
-    char             host[256], port[8];
-    const char      *colon, *h;
-    size_t           hlen;
-    int              fd = -1, one = 1, rc;
-
-    if (strncmp(spec, "unix:", 5) == 0) {
-        return pool_listen_unix(spec, spec + 5, err, errlen);
-    }
-    colon = strrchr(spec, ':');
-    if (colon == NULL || pool_port(colon + 1, port, sizeof(port)) != 0) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": want host:port, "
-                 "[v6addr]:port or unix:/path (port 1..65535)", spec);
-        return -2;
-    }
-    h = spec;
-    hlen = (size_t) (colon - spec);
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    } else if (memchr(h, ':', hlen) != NULL) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": IPv6 addresses go in "
-                 "brackets, e.g. [::1]:9000", spec);
-        return -2;
-    }
-    if (hlen == 0 || hlen >= sizeof(host)) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": bad host", spec);
-        return -2;
-    }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc != 0) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": %s", spec,
-                 gai_strerror(rc));
-        return -1;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                0);
-    if (fd == -1) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": socket() failed: %s",
-                 spec, strerror(errno));
-        goto error;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": bind() failed: %s", spec,
-                 strerror(errno));
-        goto error;
-    }
-    if (listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": listen() failed: %s",
-                 spec, strerror(errno));
-        goto error;
-    }
-    freeaddrinfo(ai);
-    return fd;
-
-error:
-    if (fd != -1) {
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    return -1;
-}
-
 /* Count living children (all states) and publish it. */
 static void
 pool_publish_alive(struct pool *p)
@@ -277,7 +123,7 @@ pool_spawn(struct pool *p, int slot, int state, int reason)
     if (pid == -1) {
         LOG_ERROR("pool: fork() failed: %s", strerror(errno));
         metrics_proc_release(row);
-        p->slots[slot].next_spawn_ms = pool_now_ms() + POOL_BACKOFF_MIN_MS;
+        p->slots[slot].next_spawn_ms = loop_clock_ms() + POOL_BACKOFF_MIN_MS;
         return -1;
     }
     if (pid == 0) {
@@ -290,7 +136,7 @@ pool_spawn(struct pool *p, int slot, int state, int reason)
     k->slot = slot;
     k->row = row;
     k->reason = reason;
-    k->started_ms = pool_now_ms();
+    k->started_ms = loop_clock_ms();
     p->slots[slot].next_spawn_ms = 0;
     LOG_INFO("pool: started worker pid=%ld slot=%d", (long) pid, slot);
     pool_publish_alive(p);
@@ -331,7 +177,7 @@ pool_reap_one(struct pool *p, pid_t pid, int status)
 {
     struct pool_child *k = pool_find(p, pid);
     struct pool_slot  *s;
-    int64_t            now = pool_now_ms(), delay;
+    int64_t            now = loop_clock_ms(), delay;
     int                was;
 
     if (k == NULL) {
@@ -508,7 +354,7 @@ pool_signals(struct pool *p)
     }
     if (pool_term_flag && !p->stopping) {
         p->stopping = 1;
-        p->kill_at_ms = pool_now_ms() + p->cfg->app_drain_timeout_ms + 1000;
+        p->kill_at_ms = loop_clock_ms() + p->cfg->app_drain_timeout_ms + 1000;
         LOG_INFO("pool: stopping, draining workers");
         pool_kill_all(p, SIGTERM);
         /* Refuse new connections now (workers close their copies as they
@@ -646,7 +492,7 @@ pool_run(const struct config *cfg, int listen_fd)
         }
         pool_signals(&p);
         pool_messages(&p);
-        now = pool_now_ms();
+        now = loop_clock_ms();
         if (p.stopping) {
             if (!pool_any_child(&p)) {
                 break;

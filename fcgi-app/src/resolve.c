@@ -89,6 +89,7 @@ resolve_start(struct resolve *r, const char *host, int timeout_ms,
 {
     unsigned char  tmp[sizeof(struct in6_addr)];
     struct sigevent sev;
+    size_t         len;
     int            rc;
 
     if (r->running) {
@@ -96,11 +97,12 @@ resolve_start(struct resolve *r, const char *host, int timeout_ms,
                  "running", r->host);
         return -1;
     }
-    if (strlen(host) >= sizeof(r->host)) {
+    len = strlen(host);
+    if (len >= sizeof(r->host)) {
         snprintf(err, errlen, "host name too long");
         return -1;
     }
-    strcpy(r->host, host);
+    memcpy(r->host, host, len + 1);
     r->fn = fn;
     r->arg = arg;
     r->wanted = 1;

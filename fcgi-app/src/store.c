@@ -347,6 +347,8 @@ store_settle(struct store *s, struct store_op *op, const redisReply *r)
 {
     if (op->failed) {
         store_complete(op, STORE_ERR, NULL, 0, op->err);
+    } else if (op->kind == OP_GET && r == NULL) {
+        store_complete(op, STORE_ERR, NULL, 0, "redis: GET: no reply");
     } else if (op->kind == OP_GET && r->type == REDIS_REPLY_NIL) {
         store_complete(op, STORE_MISSING, NULL, 0, NULL);
     } else if (op->kind == OP_GET && r->type == REDIS_REPLY_STRING) {
@@ -456,13 +458,22 @@ store_attempt_failed(struct store *s, const char *why)
 static void
 store_on_fail_timer(struct loop *l, struct loop_timer *t)
 {
-    struct store    *s = t->data;
-    struct store_op *op;
-    char             why[sizeof(s->fail_err)];
+    struct store      *s = t->data;
+    struct store_op   *op, *next;
+    struct store_list  failed = s->waiting;
+    char               why[sizeof(s->fail_err)];
 
     (void) l;
+    if (s->state != STORE_DOWN) {
+        return;
+    }
     memcpy(why, s->fail_err, sizeof(why));
-    while (s->state == STORE_DOWN && (op = s->waiting.head) != NULL) {
+    /* operations their callbacks queue meanwhile wait for the next try */
+    s->waiting.head = s->waiting.tail = NULL;
+    for (op = failed.head; op != NULL; op = next) {
+        next = op->next;
+        op->prev = op->next = NULL;
+        op->queued = 0;
         store_complete(op, STORE_ERR, NULL, 0, why);
     }
 }
@@ -864,8 +875,9 @@ store_send_wait(struct store *s)
         }
         n++;
     }
+    /* g->ops is an array of pointers */
     g = wait_ms >= 1 && store_writable(s)
-        ? malloc(sizeof(*g) + n * sizeof(g->ops[0])) : NULL;
+        ? malloc(sizeof(*g) + n * sizeof(g->ops[0])) /* NOLINT */ : NULL;
     if (g != NULL) {
         g->n = 0;
         for (op = s->wait_head; op != NULL; op = op->wnext) {
@@ -959,25 +971,27 @@ store_create(struct loop *l, const struct store_config *cfg, char *err,
 void
 store_destroy(struct store *s)
 {
-    struct store_op *op;
+    struct store_op *op, *next;
 
     if (s == NULL) {
         return;
     }
-    while ((op = s->waiting.head) != NULL) {
-        store_unqueue(op);
+    for (op = s->waiting.head; op != NULL; op = next) {
+        next = op->next;
         store_op_free(op);
     }
+    s->waiting.head = s->waiting.tail = NULL;
     for (op = s->inflight.head; op != NULL; op = op->next) {
         op->fn = NULL;
     }
     if (s->ev.ac != NULL) {
         store_drop(s, 0, "redis: shutting down");
     }
-    while ((op = s->inflight.head) != NULL) {   /* not reached normally */
-        store_unqueue(op);
+    for (op = s->inflight.head; op != NULL; op = next) {  /* normally none */
+        next = op->next;
         store_op_free(op);
     }
+    s->inflight.head = s->inflight.tail = NULL;
     loop_timer_stop(s->loop, &s->attempt);
     loop_timer_stop(s->loop, &s->stall);
     loop_timer_stop(s->loop, &s->fail_timer);

@@ -1,0 +1,156 @@
+/* listen.c -- the FastCGI listening socket
+ *
+ * The master binds the socket itself, before forking, rather than with
+ * FCGX_OpenSocket(), which is IPv4-only and exit()s on a bind failure.
+ * TCP (v4 or v6, SO_REUSEADDR) or a unix socket (a stale socket file is
+ * replaced; anything else at the path is refused), non-blocking and
+ * close-on-exec, listen() with SOMAXCONN.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "listen.h"
+
+/* Parse a port strictly ("1".."65535") into out as text.  0 or -1. */
+static int
+listen_port(const char *s, char *out, size_t outlen)
+{
+    int v = addr_parse_port(s, strlen(s));
+
+    if (v < 0 || (size_t) snprintf(out, outlen, "%d", v & 0xffff) >= outlen)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind a unix socket at path with mode 0660. */
+static int
+listen_unix(const char *spec, const char *path, int *bad, char *err,
+            size_t errlen)
+{
+    struct sockaddr_un  sun;
+    struct stat         st;
+    int                 fd;
+
+    *bad = 0;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (*path != '/' || strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": unix socket path must be "
+                 "absolute and shorter than %zu bytes", spec,
+                 sizeof(sun.sun_path));
+        *bad = 1;
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "APP_LISTEN=\"%s\": exists and is not a "
+                     "socket", spec);
+            return -1;
+        }
+        unlink(path);     /* stale socket from a previous run */
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": socket() failed: %s",
+                 spec, strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) != 0
+        || chmod(path, 0660) != 0 || listen(fd, SOMAXCONN) != 0)
+    {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": bind/listen failed: %s",
+                 spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+listen_open(const char *spec, int *bad, char *err, size_t errlen)
+{
+    struct addrinfo  hints, *ai = NULL;
+    char             host[256], port[8];
+    const char      *colon, *h;
+    size_t           hlen;
+    int              fd = -1, one = 1, rc;
+
+    *bad = 0;
+
+    if (strncmp(spec, "unix:", 5) == 0) {
+        return listen_unix(spec, spec + 5, bad, err, errlen);
+    }
+    colon = strrchr(spec, ':');
+    if (colon == NULL || listen_port(colon + 1, port, sizeof(port)) != 0) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": want host:port, "
+                 "[v6addr]:port or unix:/path (port 1..65535)", spec);
+        *bad = 1;
+        return -1;
+    }
+    h = spec;
+    hlen = (size_t) (colon - spec);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    } else if (memchr(h, ':', hlen) != NULL) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": IPv6 addresses go in "
+                 "brackets, e.g. [::1]:9000", spec);
+        *bad = 1;
+        return -1;
+    }
+    if (hlen == 0 || hlen >= sizeof(host)) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": bad host", spec);
+        *bad = 1;
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": %s", spec,
+                 gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd == -1) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": socket() failed: %s",
+                 spec, strerror(errno));
+        goto error;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": bind() failed: %s", spec,
+                 strerror(errno));
+        goto error;
+    }
+    if (listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "APP_LISTEN=\"%s\": listen() failed: %s",
+                 spec, strerror(errno));
+        goto error;
+    }
+    freeaddrinfo(ai);
+    return fd;
+
+error:
+    if (fd != -1) {
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return -1;
+}
