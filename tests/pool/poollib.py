@@ -6,6 +6,10 @@ Processes are started in their own session and killed (whole process
 group) by close(), which every suite calls from its teardown, so nothing
 survives a failing test.  Redis gets its settings on the command line (no
 config file: redis/ belongs to another engineer) and a password.
+
+FCGI_APP_BIN=/path/to/fcgi-app runs the suites against another build of
+the app (say, one built from `git archive <commit>` while fcgi-app/ holds
+work in progress); unset, they use fcgi-app/fcgi-app.
 """
 import json
 import os
@@ -13,9 +17,11 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,14 +31,15 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import fcgi_client  # noqa: E402
 from tap import Skip  # noqa: E402
 
-APP_BIN = os.path.join(ROOT, "fcgi-app", "fcgi-app")
+APP_BIN = (os.environ.get("FCGI_APP_BIN")
+           or os.path.join(ROOT, "fcgi-app", "fcgi-app"))
 REDIS_PASSWORD = "pool-test-pw"
 SECRET = "pool-test-secret"
 
 
 def need_binaries():
     if not os.access(APP_BIN, os.X_OK):
-        raise Skip("fcgi-app/fcgi-app not built (make -C fcgi-app)")
+        raise Skip(f"{APP_BIN} not built (make -C fcgi-app)")
     if shutil.which("redis-server") is None:
         raise Skip("redis-server not installed")
 
@@ -91,21 +98,31 @@ def _read_reply(f):
 
 
 class Redis:
-    """A redis-server child on 127.0.0.1:port with a password."""
+    """A redis-server child on 127.0.0.1:port with a password.  With aof,
+    every write is in an append-only file (fsync'd before the reply) in
+    its own directory, so a start() after kill() has the same data."""
 
-    def __init__(self, tmp, port, password=REDIS_PASSWORD):
+    def __init__(self, tmp, port, password=REDIS_PASSWORD, aof=False):
         self.tmp = tmp
         self.port = port
         self.password = password
+        self.aof = aof
+        self.dir = tmp
+        if aof:
+            self.dir = os.path.join(tmp, f"redis-{port}-data")
+            os.makedirs(self.dir, exist_ok=True)
         self.proc = None
 
     def start(self):
+        """Start it and return once it answers PING.  Can be called again
+        after kill(): same port, same directory."""
         log = open(os.path.join(self.tmp, f"redis-{self.port}.log"), "ab")
+        persist = (["--appendonly", "yes", "--appendfsync", "always"]
+                   if self.aof else ["--appendonly", "no"])
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--requirepass", self.password, "--save", "",
-             "--appendonly", "no", "--dir", self.tmp,
-             "--enable-debug-command", "local"],
+             "--requirepass", self.password, "--save", ""] + persist
+            + ["--dir", self.dir, "--enable-debug-command", "local"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
         log.close()
@@ -186,8 +203,14 @@ class App:
         out.close()
         if wait:
             n = int(self.env.get("APP_WORKERS", "1"))
-            wait_until(lambda: self.healthy() and len(self.workers()) >= n,
-                       10, what="fcgi-app /healthz")
+            try:
+                wait_until(lambda: self.healthy()
+                           and len(self.workers()) >= n,
+                           10, what="fcgi-app /healthz")
+            except AssertionError as e:
+                raise AssertionError(f"{e}; workers {self.workers()}, "
+                                     f"exit {self.proc.poll()}, output: "
+                                     f"{self.output()[-1500:]}") from None
         return self
 
     def healthy(self):
@@ -313,6 +336,149 @@ class Env:
             print(f"# kept {self.tmp}", file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def nfds(pid):
+    """Open file descriptors of a process (/proc/<pid>/fd)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Req:
+    """One request a Load thread sent: monotonic start t0 and end t1, the
+    Response (None if it raised) and the error text."""
+    __slots__ = ("thread", "t0", "t1", "resp", "err")
+
+    def __init__(self, thread, t0, t1, resp, err):
+        self.thread, self.t0, self.t1 = thread, t0, t1
+        self.resp, self.err = resp, err
+
+    @property
+    def status(self):
+        return self.resp.status if self.resp is not None else None
+
+    def __repr__(self):
+        what = self.resp if self.resp is not None else self.err
+        return (f"<thread {self.thread} t0={self.t0:.3f} "
+                f"{(self.t1 - self.t0) * 1000:.0f}ms {what}>")
+
+
+class Load:
+    """Client threads sending requests until stopped; every request is
+    kept as a Req, so a test can ask what happened in any time window.
+
+    keep: each thread keeps one FastCGI connection (as nginx does with
+    fastcgi_keep_conn) and opens a new one only after an error; otherwise
+    every request gets a fresh connection.  cookies: each thread first
+    gets a session (GET /) and sends its cookie with every request.
+    pause: seconds between a thread's requests (leaves CPU to the app on
+    a small machine)."""
+
+    def __init__(self, app, nthreads=4, uri="/", keep=False, cookies=False,
+                 pause=0.0, timeout=5.0):
+        self.app = app
+        self.uri = uri
+        self.keep = keep
+        self.pause = pause
+        self.timeout = timeout
+        self.reqs = []
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.cookies = [None] * nthreads
+        if cookies:
+            for k in range(nthreads):
+                r = app.get("/")
+                assert r.status == 200 and cookie_of(r), r
+                self.cookies[k] = cookie_of(r)
+        self.threads = [threading.Thread(target=self.run, args=(k,),
+                                         daemon=True)
+                        for k in range(nthreads)]
+
+    def run(self, k):
+        c = None
+        headers = {"Cookie": self.cookies[k]} if self.cookies[k] else None
+        while not self.stop_flag.is_set():
+            t0 = time.monotonic()
+            resp, err = None, None
+            try:
+                if c is None:
+                    c = self.app.client(keep=self.keep,
+                                        timeout=self.timeout)
+                resp = c.request("GET", self.uri, headers=headers)
+            except Exception as e:
+                err = f"{type(e).__name__}: {e}"
+            t1 = time.monotonic()
+            if c is not None and (not self.keep or err is not None):
+                c.close()
+                c = None
+            with self.lock:
+                self.reqs.append(Req(k, t0, t1, resp, err))
+            if self.pause:
+                self.stop_flag.wait(self.pause)
+        if c is not None:
+            c.close()
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        for th in self.threads:
+            th.join(self.timeout + 5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.reqs)
+
+
+def crafted_params_record():
+    """A params record whose 31-bit lengths overflow int in libfcgi's
+    ReadParams (nameLen 0x7ffffff0 + valueLen 0x10 + 2): Malloc(huge)
+    fails its ASSERT and the process aborts (CVE-2025-23016, which
+    Debian's patch only partly closes; fcgi-app/src/fcgi.c, trap 5).  The
+    end records complete the request, so the worker hands it to libfcgi."""
+    F = fcgi_client
+    content = struct.pack("!II", 0x7FFFFFF0 | 0x80000000,
+                          0x10 | 0x80000000) + b"A" * 32
+    return (F.begin_record() + F.record(F.PARAMS, content)
+            + F.record(F.PARAMS, b"") + F.record(F.STDIN, b""))
+
+
+def crafted_record_asan_env(tmp):
+    """Environment for an app that will get crafted_params_record().
+    Under ASan the huge malloc is reported before libfcgi's ASSERT can
+    abort; allocator_may_return_null=1 lets the worker die as in
+    production (assert -> SIGABRT).  The expected "failed to allocate"
+    WARNING goes to a directory of this instance's own, returned as the
+    second value (None without ASan) for check_crafted_asan_reports()."""
+    asan = os.environ.get("ASAN_OPTIONS")
+    if asan is None:
+        return {}, None
+    reports = tempfile.mkdtemp(prefix="asan-crafted-", dir=tmp)
+    opts = [o for o in asan.split(":") if not o.startswith("log_path=")]
+    return {"ASAN_OPTIONS": ":".join(
+        opts + ["allocator_may_return_null=1",
+                "log_path=" + os.path.join(reports, "report")])}, reports
+
+
+def check_crafted_asan_reports(reports):
+    """Only the expected allocation WARNING in reports (None: no ASan)."""
+    if reports is None:
+        return
+    expected = re.compile(r"^==\d+==WARNING: AddressSanitizer failed "
+                          r"to allocate 0x[0-9a-f]+ bytes$")
+    for name in os.listdir(reports):
+        with open(os.path.join(reports, name)) as f:
+            for line in f.read().splitlines():
+                assert expected.match(line), \
+                    f"unexpected sanitizer report {name}: {line}"
 
 
 def cookie_of(r):
