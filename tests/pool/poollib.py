@@ -167,7 +167,6 @@ class App:
             "REDIS_PASSWORD": REDIS_PASSWORD,
             "SESSION_SECRET": SECRET,
             "APP_WORKERS": "2",
-            "APP_THREADS": "4",
             "APP_HOSTNAME": "pooltest",
             "LOG_LEVEL": "info",
         }
@@ -336,6 +335,22 @@ class Env:
             print(f"# kept {self.tmp}", file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def setup(redis_port=None, then=None):
+    """A suite's setup: an Env with a redis-server on redis_port (None:
+    none) as env.r, then then(env) for the suite's own processes; on any
+    failure everything started so far is killed."""
+    env = Env()
+    try:
+        if redis_port is not None:
+            env.r = env.redis(redis_port)
+        if then is not None:
+            then(env)
+    except BaseException:
+        env.close()
+        raise
+    return env
 
 
 def nfds(pid):

@@ -16,13 +16,7 @@ t = Suite()
 
 
 def setup():
-    env = P.Env()
-    try:
-        env.r = env.redis(REDIS_PORT)
-    except BaseException:
-        env.close()
-        raise
-    return env
+    return P.setup(REDIS_PORT)
 
 
 def run_app(env_extra, args=(), timeout=5):

@@ -19,17 +19,13 @@ CLIENTS = 4
 t = Suite()
 
 
+def start_app(env):
+    env.a = env.app(f"127.0.0.1:{APP_PORT}", REDIS_PORT,
+                    {"APP_WORKERS": "1", "LOG_LEVEL": "error"})
+
+
 def setup():
-    env = P.Env()
-    try:
-        env.r = env.redis(REDIS_PORT)
-        env.a = env.app(f"127.0.0.1:{APP_PORT}", REDIS_PORT,
-                        {"APP_WORKERS": "1", "APP_THREADS": "4",
-                         "LOG_LEVEL": "error"})
-    except BaseException:
-        env.close()
-        raise
-    return env
+    return P.setup(REDIS_PORT, start_app)
 
 
 def rss_kb(pid):

@@ -20,13 +20,7 @@ t = Suite()
 
 
 def setup():
-    env = P.Env()
-    try:
-        env.r = env.redis(REDIS_PORT)
-    except BaseException:
-        env.close()
-        raise
-    return env
+    return P.setup(REDIS_PORT)
 
 
 class Load:
@@ -69,7 +63,7 @@ class Load:
 
 
 def new_app(env, port, extra=None, name=None):
-    e = {"APP_WORKERS": "2", "APP_THREADS": "2"}
+    e = {"APP_WORKERS": "2"}
     e.update(extra or {})
     return env.app(f"127.0.0.1:{port}", REDIS_PORT, e, name=name or
                    f"app{port}")

@@ -18,13 +18,7 @@ t = Suite()
 
 
 def setup():
-    env = P.Env()
-    try:
-        env.r = env.redis(REDIS_PORT)
-    except BaseException:
-        env.close()
-        raise
-    return env
+    return P.setup(REDIS_PORT)
 
 
 @t.case
