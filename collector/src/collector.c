@@ -22,12 +22,24 @@
  * still read (writers keep writing to a renamed log for a while) and is
  * closed only when it is at its end, nothing of it is queued, and it has
  * not grown for close-quiet-ms.  Its final partial line is emitted then.
+ *
+ * Hostile or odd directory entries: only regular files are tailed.  A
+ * name is lstat()ed and opened with O_NOFOLLOW|O_NONBLOCK (tfile.c), so a
+ * symlink is never followed and a FIFO or device never blocks the loop;
+ * each such name is logged once (a note per path, dropped when the name
+ * goes away or is opened).  A file read to its end that has not grown for
+ * idle-close-s is suspended: descriptor and watch released, identity and
+ * offset kept (and saved); the reconcile pass lstat()s its name anyway,
+ * and reopens it at its offset when size or mtime moved.  The unfinished
+ * lines of all files share one memory budget (partial-budget); above it
+ * the longest is emitted early as a "truncated" event whose rest follows.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +57,17 @@
 #include "watch.h"
 
 #define COLLECTOR_CHUNKS 16      /* read-buffer loads per file per turn */
-#define COLLECTOR_UNREADABLE_MAX 64
+#define COLLECTOR_BUDGET_LOGS 10 /* budget flushes logged per reconcile */
+
+/* A name logged once as skipped (not a regular file) or unopenable; it
+ * is logged again only if what is found there changes. */
+struct collector_note {
+    char                  *path;
+    int                    why;     /* S_IFMT bits, or -errno of open() */
+    unsigned long          scan;    /* last rescan that met the name */
+    struct collector_note *prev;
+    struct collector_note *next;
+};
 
 struct collector_dir {
     int wd;                     /* -1: not watched (missing or polled) */
@@ -61,7 +83,10 @@ struct collector {
     struct tcpout         *tcp;
     struct collector_dir  *dirs;        /* one per input */
     struct tfile          *files;       /* in the order found */
+    struct tfile         **files_end;   /* &next of the last file */
     size_t                 nfiles;
+    struct tfile         **index;       /* by (dev, ino): chains by hnext */
+    size_t                 index_cap;   /* a power of 2, or 0 */
     char                  *rbuf;
     struct state           saved;       /* loaded at start, for resume */
     unsigned char         *saved_used;
@@ -74,8 +99,13 @@ struct collector {
     long long              now;
     long long              next_reconcile;
     long long              last_save;
-    char                  *unreadable[COLLECTOR_UNREADABLE_MAX];
-    size_t                 nunreadable;
+    void                  *note_tree;   /* tsearch(3) of collector_note */
+    struct collector_note *notes;       /* the same notes, for pruning */
+    unsigned long          scan;        /* rescans so far */
+    int                    emfile_logged; /* out of descriptors, said */
+    size_t                 partial_held; /* partial-line bytes, all files */
+    unsigned long          budget_flushes; /* not logged one by one */
+    int                    budget_logged; /* logged this reconcile period */
     char                   err[1024];
 };
 
@@ -115,7 +145,8 @@ collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
         ev.len = len;
         ev.path = f->path;
         ev.type = f->type;
-        ev.truncated = (flags & TFILE_LINE_TRUNCATED) != 0;
+        ev.truncated = (flags & (TFILE_LINE_TRUNCATED | TFILE_LINE_SPLIT))
+            != 0;
         ev.ts_ms = collector_wall_ms();
         if (event_encode(c->enc, &ev, &out, &outlen, c->err,
                 sizeof(c->err)) != 0
@@ -126,7 +157,7 @@ collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
         if (c->tcp != NULL) {
             tcpout_append(c->tcp, out, outlen);
         }
-        if (ev.truncated) {
+        if (flags & TFILE_LINE_TRUNCATED) {
             log_at(LOG_WARN, "line cut at %lld bytes path=%s inode=%llu "
                 "offset=%llu", c->cfg->line_max, f->path,
                 (unsigned long long) f->ino,
@@ -155,13 +186,82 @@ collector_commit(void *ctx, const struct outq_mark *m)
     }
 }
 
-/* The open file with this identity, or NULL. */
+/* Bucket of (dev, ino) in an index of cap (a power of 2) buckets. */
+static size_t
+collector_bucket(uint64_t dev, uint64_t ino, size_t cap)
+{
+    uint64_t h = (ino ^ (dev << 32) ^ (dev >> 32)) * 0x9E3779B97F4A7C15ULL;
+
+    return (size_t) (h >> 32) & (cap - 1);
+}
+
+/*
+ * Add f to the (dev, ino) index, growing it to keep chains short: a
+ * rescan looks up every directory entry, so with thousands of files a
+ * list walk per entry would cost the idle loop real CPU.  Returns 0, or
+ * -1 out of memory.
+ */
+static int
+collector_index_add(struct collector *c, struct tfile *f)
+{
+    size_t b;
+
+    if (c->nfiles + 1 > c->index_cap) {
+        size_t cap = c->index_cap ? c->index_cap * 2 : 64, i;
+        struct tfile **idx = calloc(cap, sizeof(struct tfile *));
+
+        if (idx == NULL) {
+            return -1;
+        }
+        for (i = 0; i < c->index_cap; i++) {
+            while (c->index[i] != NULL) {
+                struct tfile *g = c->index[i];
+
+                c->index[i] = g->hnext;
+                b = collector_bucket(g->dev, g->ino, cap);
+                g->hnext = idx[b];
+                idx[b] = g;
+            }
+        }
+        free(c->index);
+        c->index = idx;
+        c->index_cap = cap;
+    }
+    b = collector_bucket(f->dev, f->ino, c->index_cap);
+    f->hnext = c->index[b];
+    c->index[b] = f;
+    return 0;
+}
+
+/* Remove f from the (dev, ino) index, if it is there. */
+static void
+collector_index_del(struct collector *c, struct tfile *f)
+{
+    struct tfile **pp;
+
+    if (c->index_cap == 0) {
+        return;
+    }
+    pp = &c->index[collector_bucket(f->dev, f->ino, c->index_cap)];
+    for (; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == f) {
+            *pp = f->hnext;
+            return;
+        }
+    }
+}
+
+/* The file in the table with this identity, or NULL. */
 static struct tfile *
 collector_find(struct collector *c, uint64_t dev, uint64_t ino)
 {
     struct tfile *f;
 
-    for (f = c->files; f != NULL; f = f->next) {
+    if (c->index_cap == 0) {
+        return NULL;
+    }
+    f = c->index[collector_bucket(dev, ino, c->index_cap)];
+    for (; f != NULL; f = f->hnext) {
         if (f->dev == dev && f->ino == ino) {
             return f;
         }
@@ -169,30 +269,162 @@ collector_find(struct collector *c, uint64_t dev, uint64_t ino)
     return NULL;
 }
 
-/* Log "cannot open" once per path until it becomes readable. */
-static void
-collector_unreadable(struct collector *c, const char *path, int add)
+/* tsearch(3) order of notes: by path. */
+static int
+collector_note_cmp(const void *a, const void *b)
 {
-    size_t i;
+    const struct collector_note *x = a, *y = b;
 
-    for (i = 0; i < c->nunreadable; i++) {
-        if (strcmp(c->unreadable[i], path) == 0) {
-            if (!add) {
-                free(c->unreadable[i]);
-                c->unreadable[i] = c->unreadable[--c->nunreadable];
-            }
-            return;
+    return strcmp(x->path, y->path);
+}
+
+/*
+ * Remember that this rescan met path with problem why.  Returns 1 when
+ * it is news (not noted before, or noted for something else) and should
+ * be logged, 0 when it was logged already.
+ */
+static int
+collector_note(struct collector *c, const char *path, int why)
+{
+    struct collector_note key, *n, **found;
+
+    key.path = (char *) (uintptr_t) path;
+    found = tfind(&key, &c->note_tree, collector_note_cmp);
+    if (found != NULL) {
+        n = *found;
+        n->scan = c->scan;
+        if (n->why == why) {
+            return 0;
+        }
+        n->why = why;
+        return 1;
+    }
+    n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        return 1;
+    }
+    n->path = strdup(path);
+    if (n->path == NULL
+        || tsearch(n, &c->note_tree, collector_note_cmp) == NULL)
+    {
+        free(n->path);
+        free(n);
+        return 1;
+    }
+    n->why = why;
+    n->scan = c->scan;
+    n->next = c->notes;
+    if (c->notes != NULL) {
+        c->notes->prev = n;
+    }
+    c->notes = n;
+    return 1;
+}
+
+/* Forget note n.  This function can't fail. */
+static void
+collector_note_drop(struct collector *c, struct collector_note *n)
+{
+    tdelete(n, &c->note_tree, collector_note_cmp);
+    if (n->prev != NULL) {
+        n->prev->next = n->next;
+    } else {
+        c->notes = n->next;
+    }
+    if (n->next != NULL) {
+        n->next->prev = n->prev;
+    }
+    free(n->path);
+    free(n);
+}
+
+/* Forget the note on path, if any: it opened fine. */
+static void
+collector_unnote(struct collector *c, const char *path)
+{
+    struct collector_note key, **found;
+
+    if (c->notes == NULL) {
+        return;
+    }
+    key.path = (char *) (uintptr_t) path;
+    found = tfind(&key, &c->note_tree, collector_note_cmp);
+    if (found != NULL) {
+        collector_note_drop(c, *found);
+    }
+}
+
+/* After a rescan: forget names it did not meet (gone, renamed), so the
+ * notes never outgrow what the directories hold. */
+static void
+collector_prune_notes(struct collector *c)
+{
+    struct collector_note *n = c->notes, *next;
+
+    for (; n != NULL; n = next) {
+        next = n->next;
+        if (n->scan != c->scan) {
+            collector_note_drop(c, n);
         }
     }
-    if (add) {
-        log_at(LOG_WARN, "%s; will retry when its attributes change",
-            c->err);
-        if (c->nunreadable < COLLECTOR_UNREADABLE_MAX) {
-            c->unreadable[c->nunreadable] = strdup(path);
-            if (c->unreadable[c->nunreadable] != NULL) {
-                c->nunreadable++;
-            }
+}
+
+/* A directory entry that is not a regular file: skip it, say so once. */
+static void
+collector_skip(struct collector *c, const char *path, mode_t mode)
+{
+    if (collector_note(c, path, (int) (mode & S_IFMT))) {
+        log_at(LOG_WARN, "skipping path=%s: %s, not a regular file",
+            path, tfile_kind(mode));
+    }
+}
+
+/*
+ * tfile_open() or tfile_resume() of path failed with errno (c->err says
+ * how): log it once per path and cause, or once for the whole process
+ * while descriptors run out.  Everything is retried at the next rescan.
+ */
+static void
+collector_open_failed(struct collector *c, const char *path, int err)
+{
+    struct stat st;
+
+    if (err == ENOENT || err == ESTALE) {
+        return;                         /* renamed meanwhile: next rescan */
+    }
+    if (err == ELOOP || err == EINVAL) {
+        /* replaced by something else since lstat(): name what it is */
+        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            collector_skip(c, path, st.st_mode);
         }
+        return;
+    }
+    if (err == EMFILE || err == ENFILE) {
+        if (!c->emfile_logged) {
+            log_at(LOG_ERROR, "%s; files wait for a descriptor and are "
+                "retried at each reconcile", c->err);
+            c->emfile_logged = 1;
+        }
+        return;
+    }
+    if (collector_note(c, path, -err)) {
+        if (err == EACCES || err == EPERM) {
+            log_at(LOG_WARN, "%s; will retry when its attributes change",
+                c->err);
+        } else {
+            log_at(LOG_WARN, "%s; will retry at each reconcile", c->err);
+        }
+    }
+}
+
+/* An open succeeded: clear what collector_open_failed() remembered. */
+static void
+collector_open_ok(struct collector *c, const char *path)
+{
+    collector_unnote(c, path);
+    if (c->emfile_logged) {
+        log_at(LOG_INFO, "descriptors available again");
+        c->emfile_logged = 0;
     }
 }
 
@@ -249,37 +481,106 @@ collector_place(struct collector *c, struct tfile *f)
         (unsigned long long) f->read_off, why);
 }
 
-/* Add f at the end of the table and give it an inotify watch. */
+/* Give open file f an inotify watch, or poll it if none is left. */
 static void
-collector_adopt(struct collector *c, struct tfile *f)
+collector_watch_file(struct collector *c, struct tfile *f)
 {
-    struct tfile **pp = &c->files;
-
     f->wd = watch_add_file(c->watch, f->path, c->err, sizeof(c->err));
     if (f->wd < 0) {
         log_at(LOG_WARN, "%s; polling path=%s every %lld ms", c->err,
             f->path, c->cfg->poll_ms);
         c->polled = 1;
     }
-    while (*pp != NULL) {
-        pp = &(*pp)->next;
+}
+
+/*
+ * Suspend f, idle for idle-close-s and read to its end with nothing
+ * queued: release its descriptor and watch, keep its entry and offset.
+ */
+static void
+collector_sleep(struct collector *c, struct tfile *f)
+{
+    log_at(LOG_INFO, "idle, closing path=%s inode=%llu offset=%llu; "
+        "reopened when it grows", f->path, (unsigned long long) f->ino,
+        (unsigned long long) f->commit_off);
+    watch_remove(c->watch, f->wd);
+    f->wd = -1;
+    f->dirty = 0;
+    tfile_suspend(f);
+}
+
+/*
+ * Reopen suspended f (its name's size or mtime moved) at its offset, or
+ * at 0 if its content was replaced meanwhile.  Returns 0, or -1 if it
+ * stays suspended (logged as an open failure, retried next rescan).
+ */
+static int
+collector_wake(struct collector *c, struct tfile *f)
+{
+    int truncated;
+
+    if (tfile_resume(f, &truncated, c->err, sizeof(c->err)) != 0) {
+        collector_open_failed(c, f->path, errno);
+        return -1;
     }
-    *pp = f;
+    collector_open_ok(c, f->path);
+    if (truncated) {
+        log_at(LOG_WARN, "truncated while closed path=%s inode=%llu "
+            "size=%llu; reading from 0", f->path,
+            (unsigned long long) f->ino, (unsigned long long) f->size);
+        c->state_dirty = 1;
+    } else {
+        log_at(LOG_INFO, "reopen path=%s inode=%llu size=%llu offset=%llu",
+            f->path, (unsigned long long) f->ino,
+            (unsigned long long) f->size, (unsigned long long) f->read_off);
+    }
+    collector_watch_file(c, f);
+    f->dirty = 1;
+    f->growth_ms = c->now;
+    return 0;
+}
+
+/*
+ * Add f at the end of the table and give it an inotify watch.  Returns
+ * 0, or -1 out of memory: f is closed then (found again next rescan).
+ */
+static int
+collector_adopt(struct collector *c, struct tfile *f)
+{
+    if (collector_index_add(c, f) != 0) {
+        log_at(LOG_ERROR, "out of memory; path=%s not tailed yet", f->path);
+        tfile_close(f);
+        return -1;
+    }
+    f->held_total = &c->partial_held;
+    collector_watch_file(c, f);
+    f->next = NULL;
+    *c->files_end = f;
+    c->files_end = &f->next;
     c->nfiles++;
     f->dirty = 1;
     f->seen = 1;
     f->growth_ms = c->now;
     c->state_dirty = 1;
+    return 0;
 }
 
-/* Look at one directory entry of input idx. */
+/*
+ * Look at one directory entry of input idx: skip what is not a regular
+ * file, follow renames of known files, wake suspended ones that changed,
+ * open new ones.
+ */
 static void
 collector_consider(struct collector *c, size_t idx, const char *path)
 {
     struct stat st;
     struct tfile *f;
 
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (lstat(path, &st) != 0) {
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        collector_skip(c, path, st.st_mode);
         return;
     }
     f = collector_find(c, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
@@ -304,20 +605,19 @@ collector_consider(struct collector *c, size_t idx, const char *path)
                 c->state_dirty = 1;
             }
         }
+        if (f->fd < 0 && tfile_changed(f, &st)) {
+            collector_wake(c, f);
+        }
         return;
     }
     f = tfile_open(path, c->cfg->inputs[idx].type, c->err, sizeof(c->err));
     if (f == NULL) {
-        if (errno == EACCES || errno == EPERM) {
-            collector_unreadable(c, path, 1);
-        } else if (errno != ENOENT) {
-            log_at(LOG_WARN, "%s", c->err);
-        }
+        collector_open_failed(c, path, errno);
         return;
     }
-    collector_unreadable(c, path, 0);
+    collector_open_ok(c, path);
     collector_place(c, f);
-    collector_adopt(c, f);
+    (void) collector_adopt(c, f);
 }
 
 /* Make sure input idx's directory is watched, if it exists. */
@@ -352,6 +652,138 @@ collector_watch_dir(struct collector *c, size_t idx)
     c->polled = 1;
 }
 
+/* Remove *pp from the table and close it. */
+static void
+collector_unlink(struct collector *c, struct tfile **pp)
+{
+    struct tfile *f = *pp;
+
+    watch_remove(c->watch, f->wd);
+    collector_index_del(c, f);
+    *pp = f->next;
+    if (c->files_end == &f->next) {
+        c->files_end = pp;
+    }
+    c->nfiles--;
+    outq_forget(c->q, f);
+    tfile_close(f);
+    c->state_dirty = 1;
+}
+
+/* qsort(3)/bsearch(3) order of struct tfile pointers: by inode. */
+static int
+collector_ino_cmp(const void *a, const void *b)
+{
+    const struct tfile *x = *(const struct tfile *const *) a;
+    const struct tfile *y = *(const struct tfile *const *) b;
+
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Find suspended files in lost[0..n) (sorted by inode) among all names
+ * in the inputs' directories; a file found gets that name and seen = 1. */
+static void
+collector_locate(struct collector *c, struct tfile **lost, size_t n)
+{
+    size_t k;
+
+    for (k = 0; k < c->cfg->ninputs; k++) {
+        const char *dir = c->cfg->inputs[k].dir;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (d == NULL) {
+            continue;
+        }
+        while ((de = readdir(d)) != NULL) {
+            struct tfile key, *kp = &key, **hit, *f;
+            char path[4096], *np;
+            struct stat st;
+            int len;
+
+            key.ino = (uint64_t) de->d_ino;
+            hit = bsearch(&kp, lost, n, sizeof(struct tfile *),
+                collector_ino_cmp);
+            if (hit == NULL || (*hit)->seen) {
+                continue;
+            }
+            f = *hit;
+            len = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+            if (len < 0 || (size_t) len >= sizeof(path)
+                || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
+                || (uint64_t) st.st_dev != f->dev
+                || (uint64_t) st.st_ino != f->ino)
+            {
+                continue;
+            }
+            np = strdup(path);
+            if (np == NULL) {
+                continue;
+            }
+            log_at(LOG_INFO, "renamed path=%s new=%s inode=%llu", f->path,
+                np, (unsigned long long) f->ino);
+            free(f->path);
+            f->path = np;
+            f->seen = 1;
+        }
+        closedir(d);
+    }
+}
+
+/*
+ * Suspended files no input name reaches any more were rotated or deleted
+ * while closed.  Those still in an input directory under another name
+ * (access.log.1) are reopened, so the rescan marks them gone and they are
+ * drained like any rotated file (a writer may still append before it
+ * reopens its log); the others are let go.
+ */
+static void
+collector_lost(struct collector *c)
+{
+    struct tfile **lost, **pp, *f;
+    size_t n = 0;
+
+    for (f = c->files; f != NULL; f = f->next) {
+        if (f->fd < 0 && !f->seen) {
+            f->gone = 1;                /* marks "lost" until decided */
+            n++;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    lost = malloc(n * sizeof(struct tfile *));
+    if (lost != NULL) {
+        n = 0;
+        for (f = c->files; f != NULL; f = f->next) {
+            if (f->fd < 0 && f->gone) {
+                lost[n++] = f;
+            }
+        }
+        qsort(lost, n, sizeof(struct tfile *), collector_ino_cmp);
+        collector_locate(c, lost, n);
+        free(lost);
+    }
+    pp = &c->files;
+    while (*pp != NULL) {
+        f = *pp;
+        if (f->fd >= 0 || !f->gone) {
+            pp = &f->next;
+            continue;
+        }
+        if (f->seen && collector_wake(c, f) == 0) {
+            f->seen = 0;                /* the rescan marks it gone */
+            f->gone = 0;
+            pp = &f->next;
+            continue;
+        }
+        log_at(LOG_INFO, "closed path=%s inode=%llu offset=%llu (rotated "
+            "or deleted while idle)", f->path, (unsigned long long) f->ino,
+            (unsigned long long) f->commit_off);
+        collector_unlink(c, pp);
+    }
+}
+
 /*
  * Rescan every input's directory: adopt new files, follow renames, and
  * mark files that no input name reaches any more as gone.
@@ -364,9 +796,10 @@ collector_rescan(struct collector *c)
 
     c->rescan = 0;
     c->polled = 0;
+    c->scan++;
     for (f = c->files; f != NULL; f = f->next) {
         f->seen = 0;
-        if (f->wd < 0) {
+        if (f->wd < 0 && f->fd >= 0) {
             c->polled = 1;
         }
     }
@@ -394,6 +827,8 @@ collector_rescan(struct collector *c)
         }
         closedir(d);
     }
+    collector_lost(c);
+    collector_prune_notes(c);
     for (f = c->files; f != NULL; f = f->next) {
         if (!f->seen && !f->gone) {
             f->gone = 1;
@@ -442,7 +877,7 @@ collector_orphans(struct collector *c)
                 n = snprintf(path, sizeof(path), "%s/%s",
                     c->cfg->inputs[k].dir, de->d_name);
                 if (n < 0 || (size_t) n >= sizeof(path)
-                    || stat(path, &st) != 0 || !S_ISREG(st.st_mode)
+                    || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
                     || (uint64_t) st.st_dev != e->dev
                     || (uint64_t) st.st_ino != e->ino
                     || collector_find(c, e->dev, e->ino) != NULL)
@@ -469,9 +904,10 @@ collector_orphans(struct collector *c)
                     e->path, (unsigned long long) e->ino,
                     (unsigned long long) e->offset,
                     (unsigned long long) f->size);
-                collector_adopt(c, f);
-                f->gone = 1;
-                f->gone_ms = c->now;
+                if (collector_adopt(c, f) == 0) {
+                    f->gone = 1;
+                    f->gone_ms = c->now;
+                }
             }
             closedir(d);
         }
@@ -497,7 +933,7 @@ collector_event(void *ctx, int wd, unsigned flags, const char *name)
         log_at(LOG_WARN, "inotify queue overflow: full rescan");
         c->rescan = 1;
         for (f = c->files; f != NULL; f = f->next) {
-            f->dirty = 1;
+            f->dirty = f->fd >= 0;
         }
         return;
     }
@@ -524,6 +960,45 @@ collector_event(void *ctx, int wd, unsigned flags, const char *name)
     }
 }
 
+/*
+ * The unfinished lines of all files hold more than partial-budget bytes:
+ * emit the longest ones now as events marked truncated (their rest
+ * follows as the next event of that file) until they fit again.
+ */
+static void
+collector_budget(struct collector *c)
+{
+    while (c->partial_held > (size_t) c->cfg->partial_budget) {
+        struct tfile *f, *longest = NULL;
+
+        for (f = c->files; f != NULL; f = f->next) {
+            if (f->plen > 0 && (longest == NULL || f->plen > longest->plen))
+            {
+                longest = f;
+            }
+        }
+        if (longest == NULL) {
+            break;
+        }
+        if (c->budget_logged < COLLECTOR_BUDGET_LOGS) {
+            log_at(LOG_WARN, "partial-line budget exceeded held=%zu "
+                "budget=%lld: emitting unfinished line early path=%s "
+                "inode=%llu bytes=%zu; its rest follows", c->partial_held,
+                c->cfg->partial_budget, longest->path,
+                (unsigned long long) longest->ino, longest->plen);
+            c->budget_logged++;
+        } else {
+            c->budget_flushes++;
+        }
+        if (tfile_flush_partial(longest, TFILE_LINE_SPLIT, collector_line,
+                c) != 0)
+        {
+            log_at(LOG_ERROR, "out of memory");
+            break;
+        }
+    }
+}
+
 /* Read one dirty file as far as the budget and the output queue allow. */
 static void
 collector_read_file(struct collector *c, struct tfile *f)
@@ -531,6 +1006,10 @@ collector_read_file(struct collector *c, struct tfile *f)
     uint64_t before = f->read_off;
     int truncated, rc;
 
+    if (f->fd < 0) {
+        f->dirty = 0;                   /* suspended */
+        return;
+    }
     if (tfile_check(f, &truncated, c->err, sizeof(c->err)) != 0) {
         log_at(LOG_WARN, "%s", c->err);
         f->dirty = 0;
@@ -548,6 +1027,9 @@ collector_read_file(struct collector *c, struct tfile *f)
         (size_t) c->cfg->read_buffer, (size_t) c->cfg->line_max,
         collector_line, c,
         c->err, sizeof(c->err));
+    if (c->partial_held > (size_t) c->cfg->partial_budget) {
+        collector_budget(c);
+    }
     if (rc < 0) {
         log_at(LOG_ERROR, "%s path=%s inode=%llu", c->err, f->path,
             (unsigned long long) f->ino);
@@ -609,7 +1091,7 @@ collector_release(struct collector *c)
             log_at(LOG_INFO, "flushing final partial line path=%s "
                 "inode=%llu bytes=%zu", f->path, (unsigned long long) f->ino,
                 f->plen);
-            if (tfile_flush_partial(f, collector_line, c) != 0) {
+            if (tfile_flush_partial(f, 0, collector_line, c) != 0) {
                 log_at(LOG_ERROR, "out of memory");
             }
         }
@@ -620,30 +1102,44 @@ collector_release(struct collector *c)
         log_at(LOG_INFO, "closed path=%s inode=%llu offset=%llu",
             f->path, (unsigned long long) f->ino,
             (unsigned long long) f->read_off);
-        watch_remove(c->watch, f->wd);
-        *pp = f->next;
-        c->nfiles--;
-        outq_forget(c->q, f);
-        tfile_close(f);
-        c->state_dirty = 1;
+        collector_unlink(c, pp);
     }
 }
 
-/* Periodic stat() reconcile: catch what inotify missed. */
+/*
+ * Periodic stat() reconcile: catch what inotify missed, wake suspended
+ * files that grew (in the rescan) and suspend the ones idle for
+ * idle-close-s.
+ */
 static void
 collector_reconcile(struct collector *c)
 {
+    long long idle_ms = c->cfg->idle_close_s * 1000;
     struct tfile *f;
 
     collector_rescan(c);
     for (f = c->files; f != NULL; f = f->next) {
         struct stat st;
 
+        if (f->fd < 0) {
+            continue;
+        }
         if (fstat(f->fd, &st) == 0 && (uint64_t) st.st_size != f->read_off) {
             f->size = (uint64_t) st.st_size;
             f->dirty = 1;
         }
+        if (idle_ms > 0 && !f->gone && !f->dirty && f->marks == 0
+            && f->read_off >= f->size && c->now - f->growth_ms >= idle_ms)
+        {
+            collector_sleep(c, f);
+        }
     }
+    if (c->budget_flushes > 0) {
+        log_at(LOG_WARN, "partial-line budget: %lu more unfinished lines "
+            "emitted early (not logged one by one)", c->budget_flushes);
+        c->budget_flushes = 0;
+    }
+    c->budget_logged = 0;
 }
 
 /* Save committed offsets of every open file.  Logs on failure. */
@@ -711,6 +1207,28 @@ collector_health(struct collector *c)
 }
 
 /*
+ * The state file cannot be used (why says how).  Refusing to start would
+ * only restart the same failure forever, so move it aside for a
+ * post-mortem and start as on a first start.
+ */
+static void
+collector_state_aside(struct collector *c, const char *why)
+{
+    char dest[4200];
+
+    if (state_move_aside(c->cfg->state, (long long) time(NULL), dest,
+            sizeof(dest), c->err, sizeof(c->err)) == 0)
+    {
+        log_at(LOG_ERROR, "state file unusable (%s): moved aside to %s; "
+            "starting fresh as on a first start", why, dest);
+    } else {
+        log_at(LOG_ERROR, "state file unusable (%s) and not moved aside "
+            "(%s); starting fresh as on a first start, it is replaced at "
+            "the next save", why, c->err);
+    }
+}
+
+/*
  * Build the collector: load the saved state, watch the inputs, open the
  * files found.  Returns NULL with err filled on failure.
  */
@@ -726,6 +1244,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->cfg = cfg;
+    c->files_end = &c->files;
     c->now = collector_now();
     c->dirs = calloc(cfg->ninputs ? cfg->ninputs : 1, sizeof(*c->dirs));
     c->rbuf = malloc((size_t) cfg->read_buffer);
@@ -738,10 +1257,13 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
     }
     if (cfg->state[0] != '\0') {
         rc = state_load(&c->saved, cfg->state, err, errlen);
-        if (rc < 0) {
+        if (rc == STATE_BAD) {
+            collector_state_aside(c, err);
+            rc = STATE_ABSENT;
+        } else if (rc < 0) {
             goto error;
         }
-        c->have_state = rc == 0;
+        c->have_state = rc == STATE_LOADED;
         log_at(LOG_INFO, "state %s path=%s entries=%zu",
             rc == 0 ? "loaded" : "absent, first start", cfg->state,
             c->saved.n);
@@ -792,8 +1314,6 @@ error:
 void
 collector_destroy(struct collector *c)
 {
-    size_t i;
-
     if (c == NULL) {
         return;
     }
@@ -803,8 +1323,8 @@ collector_destroy(struct collector *c)
         c->files = f->next;
         tfile_close(f);
     }
-    for (i = 0; i < c->nunreadable; i++) {
-        free(c->unreadable[i]);
+    while (c->notes != NULL) {
+        collector_note_drop(c, c->notes);
     }
     tcpout_destroy(c->tcp);
     event_encoder_destroy(c->enc);
@@ -812,6 +1332,7 @@ collector_destroy(struct collector *c)
     watch_destroy(c->watch);
     state_clear(&c->saved);
     free(c->saved_used);
+    free(c->index);
     free(c->rbuf);
     free(c->dirs);
     free(c);

@@ -61,6 +61,15 @@ static const struct config_row config_table[] = {
       CFG(close_quiet_ms), "2000", 0, 3600000,
       "a rotated or deleted file read to its end is closed after this "
       "long without growth; its final partial line is then emitted" },
+    { "idle-close-s", "COLLECTOR_IDLE_CLOSE_S", CONFIG_NUM,
+      CFG(idle_close_s), "300", 0, 604800,  /* a week */
+      "close a file read to its end after this long without growth "
+      "(descriptor and watch released); reopened at its offset when it "
+      "grows; 0 = never" },
+    { "partial-budget", "COLLECTOR_PARTIAL_BUDGET", CONFIG_NUM,
+      CFG(partial_budget), "16777216", 4096, 1024 * MIB,
+      "bytes of unfinished lines held for all files together; above it "
+      "the longest is emitted early, marked truncated, its rest follows" },
     { "drain-ms", "COLLECTOR_DRAIN_MS", CONFIG_NUM, CFG(drain_ms), "5000",
       0, 600000, "on SIGTERM/SIGINT, wait this long for stdout to drain" },
     { "parse", "COLLECTOR_PARSE", CONFIG_BOOL, CFG(parse), "1", 0, 1,

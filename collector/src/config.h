@@ -27,6 +27,8 @@ struct config {
     long long   reconcile_ms;
     long long   poll_ms;
     long long   close_quiet_ms;
+    long long   idle_close_s;
+    long long   partial_budget;
     long long   drain_ms;
     long long   parse;
     const char *host;

@@ -3,12 +3,14 @@
  * Reads the configuration (config.c), logs it once, blocks SIGTERM and
  * SIGINT except while the loop waits in ppoll(2) so a stop request is
  * never lost between a check and a wait, ignores SIGPIPE (a closed stdout
- * is an error return, not a silent death), and runs the loop.  Exit codes:
- * 0 clean stop, 1 runtime failure, 2 bad configuration.
+ * is an error return, not a silent death), raises the soft descriptor
+ * limit to the hard one, and runs the loop.  Exit codes: 0 clean stop, 1
+ * runtime failure, 2 bad configuration.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -25,11 +27,35 @@ main_on_signal(int sig)
     main_stop = 1;
 }
 
+/*
+ * Tailing thousands of files takes thousands of descriptors until idle
+ * ones are closed (idle-close-s), and the soft limit is often 1024.
+ * Nothing here uses select(), so take the hard limit.  Returns the soft
+ * limit in effect.
+ */
+static unsigned long long
+main_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 0;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = { rl.rlim_max, rl.rlim_max };
+
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
+            rl = want;
+        }
+    }
+    return (unsigned long long) rl.rlim_cur;
+}
+
 /* Returns 0 on a clean stop, 1 on a runtime failure, 2 on bad config. */
 int
 main(int argc, char **argv)
 {
-    static char usage[8192], desc[8192];
+    static char usage[16384], desc[8192];
     struct config cfg;
     struct collector *c = NULL;
     struct sigaction sa;
@@ -62,6 +88,7 @@ main(int argc, char **argv)
     }
     config_describe(&cfg, desc, sizeof(desc));
     log_at(LOG_INFO, "starting %s", desc);
+    log_at(LOG_INFO, "descriptor limit %llu", main_raise_nofile());
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = main_on_signal;

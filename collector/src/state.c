@@ -6,7 +6,8 @@
  * Numbers are decimal except fp.  The path is the rest of the line with
  * '%' and '\n' written as %25 and %0A.  Any malformed line makes the
  * whole file invalid (load fails and says which line), because guessing
- * offsets would lose or repeat data silently.
+ * offsets would lose or repeat data silently.  state_move_aside() renames
+ * such a file to <path>.corrupt-<unix time>, kept for a post-mortem.
  *
  * Saving writes <path>.tmp, fsync()s it, rename()s it over <path> and
  * fsync()s the directory, so a crash leaves either the old or the new
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "state.h"
@@ -193,26 +195,42 @@ state_format_entry(const struct state_entry *e, char *buf, size_t buflen)
 }
 
 /*
- * Load path into st (which must be empty).  A missing file is not an
- * error: st stays empty and 1 is returned.  Returns 0 when loaded, or -1
- * with err filled (unreadable, malformed: "line N").
+ * Load path into st (which must be empty).  Returns STATE_LOADED (0),
+ * STATE_ABSENT (1: no file, st stays empty), STATE_BAD (-1: unreadable,
+ * not a regular file, or malformed: "line N", with err filled) or
+ * STATE_NOMEM (-2, err filled).  The file is opened without blocking, so
+ * a FIFO at the path cannot stall the start.
  */
 int
 state_load(struct state *st, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
+    FILE *f;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     long lineno = 0;
     struct state_entry e;
+    struct stat sb;
+    int fd, rc = STATE_BAD;
 
-    if (f == NULL) {
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
         if (errno == ENOENT) {
-            return 1;
+            return STATE_ABSENT;
         }
-        snprintf(err, errlen, "fopen(\"%s\"): %s", path, strerror(errno));
-        return -1;
+        snprintf(err, errlen, "open(\"%s\"): %s", path, strerror(errno));
+        return STATE_BAD;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return STATE_BAD;
+    }
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "fdopen(\"%s\"): %s", path, strerror(errno));
+        close(fd);
+        return errno == ENOMEM ? STATE_NOMEM : STATE_BAD;
     }
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
@@ -236,6 +254,7 @@ state_load(struct state *st, const char *path, char *err, size_t errlen)
         if (state_add(st, &e) != 0) {
             free(e.path);
             snprintf(err, errlen, "out of memory");
+            rc = STATE_NOMEM;
             goto error;
         }
         free(e.path);
@@ -247,13 +266,52 @@ state_load(struct state *st, const char *path, char *err, size_t errlen)
     }
     free(line);
     fclose(f);
-    return 0;
+    return STATE_LOADED;
 
 error:
     free(line);
     fclose(f);
     state_clear(st);
-    return -1;
+    return rc;
+}
+
+/*
+ * Rename the bad state file path to "<path>.corrupt-<unix_time>" (or
+ * "<path>.corrupt-<unix_time>.<n>" if that exists), so the collector can
+ * start afresh and the file stays for a post-mortem.  The new name is
+ * written to dest.  Returns 0, or -1 with err filled.
+ */
+int
+state_move_aside(const char *path, long long unix_time, char *dest,
+    size_t destlen, char *err, size_t errlen)
+{
+    int i, n;
+
+    for (i = 0; i < 100; i++) {
+        if (i == 0) {
+            n = snprintf(dest, destlen, "%s.corrupt-%lld", path, unix_time);
+        } else {
+            n = snprintf(dest, destlen, "%s.corrupt-%lld.%d", path,
+                unix_time, i);
+        }
+        if (n < 0 || (size_t) n >= destlen) {
+            snprintf(err, errlen, "state path too long");
+            return -1;
+        }
+        if (access(dest, F_OK) != 0 && errno == ENOENT) {
+            break;
+        }
+    }
+    if (i == 100) {
+        snprintf(err, errlen, "%s: too many .corrupt-* files", path);
+        return -1;
+    }
+    if (rename(path, dest) != 0) {
+        snprintf(err, errlen, "rename(\"%s\", \"%s\"): %s", path, dest,
+            strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* write(2) all of buf or fail. */

@@ -16,6 +16,16 @@
  * bytes.  It grows with the file until TFILE_FP_MAX bytes, and
  * tfile_check() compares it to tell "same file, appended" from "truncated
  * and rewritten" (copytruncate, or a new file on a reused inode).
+ *
+ * Files are opened with O_NOFOLLOW (a symlink planted in a log directory
+ * must not make the collector read what it points to) and O_NONBLOCK (a
+ * FIFO opened for reading would otherwise wait for a writer forever), and
+ * fstat()ed before the first byte is read: anything but a regular file is
+ * closed again unread.
+ *
+ * The held partial line's buffer is freed as soon as the line is handed
+ * out, and its size is added to *held_total when the caller sets it, so
+ * the caller can bound the memory all files hold together.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +37,11 @@
 
 #include "tfile.h"
 
-#define TFILE_PARTIAL_KEEP 65536    /* idle partial buffers above: freed */
+/* never follow a symlink, never wait for a FIFO's writer */
+#define TFILE_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW \
+                          | O_NONBLOCK)
+
+static void tfile_unhold(struct tfile *f);
 
 /* FNV-1a 64 of buf.  This function can't fail. */
 uint64_t
@@ -81,10 +95,76 @@ tfile_fingerprint(struct tfile *f)
     return 0;
 }
 
+/* What a file type is called in logs.  This function can't fail. */
+const char *
+tfile_kind(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+        return "regular file";
+    case S_IFLNK:
+        return "symbolic link";
+    case S_IFIFO:
+        return "FIFO";
+    case S_IFSOCK:
+        return "socket";
+    case S_IFCHR:
+        return "character device";
+    case S_IFBLK:
+        return "block device";
+    case S_IFDIR:
+        return "directory";
+    default:
+        return "unknown file type";
+    }
+}
+
+/*
+ * Open path read-only without following a final symlink and without
+ * blocking, and fstat() it into *st.  Returns the descriptor of a regular
+ * file, or -1 with err filled and errno set: ELOOP for a symbolic link,
+ * EINVAL for any other file that is not regular (nothing was read).
+ */
+static int
+tfile_open_regular(const char *path, struct stat *st, char *err,
+    size_t errlen)
+{
+    int fd = open(path, TFILE_OPEN_FLAGS), saved;
+
+    if (fd < 0) {
+        saved = errno;
+        if (saved == ELOOP) {
+            snprintf(err, errlen, "open(\"%s\"): symbolic link, not "
+                "followed", path);
+        } else {
+            snprintf(err, errlen, "open(\"%s\"): %s", path,
+                strerror(saved));
+        }
+        errno = saved;
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        saved = errno;
+        snprintf(err, errlen, "fstat(\"%s\"): %s", path, strerror(saved));
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        snprintf(err, errlen, "\"%s\": %s, not a regular file", path,
+            tfile_kind(st->st_mode));
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 /*
  * Open path for reading, positioned at its start.  Identity (dev, ino)
  * comes from fstat() of the opened descriptor, so it names what was
- * actually opened.  Returns NULL with err filled and errno set.
+ * actually opened.  Returns NULL with err filled and errno set (ELOOP: a
+ * symbolic link; EINVAL: not a regular file; see tfile_open_regular()).
  */
 struct tfile *
 tfile_open(const char *path, const char *type, char *err, size_t errlen)
@@ -107,34 +187,25 @@ tfile_open(const char *path, const char *type, char *err, size_t errlen)
         errno = ENOMEM;
         goto error;
     }
-    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    f->fd = tfile_open_regular(path, &st, err, errlen);
     if (f->fd < 0) {
-        saved = errno;
-        snprintf(err, errlen, "open(\"%s\"): %s", path, strerror(saved));
-        goto error_errno;
+        goto error;
     }
-    if (fstat(f->fd, &st) != 0 || tfile_fingerprint(f) != 0) {
+    if (tfile_fingerprint(f) != 0) {
         saved = errno;
-        snprintf(err, errlen, "fstat/read(\"%s\"): %s", path,
-            strerror(saved));
-        goto error_errno;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "\"%s\": not a regular file", path);
-        saved = EINVAL;
-        goto error_errno;
+        snprintf(err, errlen, "read(\"%s\"): %s", path, strerror(saved));
+        errno = saved;
+        goto error;
     }
     f->dev = (uint64_t) st.st_dev;
     f->ino = (uint64_t) st.st_ino;
     f->size = (uint64_t) st.st_size;
     return f;
 
-error_errno:
+error:
+    saved = errno;
     tfile_close(f);
     errno = saved;
-    return NULL;
-error:
-    tfile_close(f);
     return NULL;
 }
 
@@ -148,9 +219,102 @@ tfile_close(struct tfile *f)
     if (f->fd >= 0) {
         close(f->fd);
     }
-    free(f->partial);
+    tfile_unhold(f);
     free(f->path);
     free(f);
+}
+
+/* st_mtim in nanoseconds. */
+static int64_t
+tfile_mtime_ns(const struct stat *st)
+{
+    return (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/*
+ * Give back the descriptor of an idle file but keep its identity,
+ * fingerprint and committed resume point; the held partial line is
+ * dropped (it was never committed, so tfile_resume() reads it again).
+ * Call it only when every line handed out is committed.  Remembers size
+ * and modification time for tfile_changed().  Returns 0.
+ */
+int
+tfile_suspend(struct tfile *f)
+{
+    struct stat st;
+
+    if (f->fd < 0) {
+        return 0;
+    }
+    if (fstat(f->fd, &st) == 0) {
+        f->closed_size = (uint64_t) st.st_size;
+        f->closed_mtime = tfile_mtime_ns(&st);
+    } else {
+        f->closed_size = f->size;
+        f->closed_mtime = -1;
+    }
+    close(f->fd);
+    f->fd = -1;
+    tfile_seek(f, f->commit_off, f->commit_skip);
+    return 0;
+}
+
+/*
+ * Return 1 if st (an lstat() of the suspended file's name) shows it was
+ * written, truncated or replaced since tfile_suspend(), else 0.
+ */
+int
+tfile_changed(const struct tfile *f, const struct stat *st)
+{
+    return (uint64_t) st->st_size != f->closed_size
+        || tfile_mtime_ns(st) != f->closed_mtime;
+}
+
+/*
+ * Reopen a suspended file by its path, the same way tfile_open() does,
+ * and check it is still the same file: the same (dev, ino), and its first
+ * bytes still match the fingerprint at no less than the resume offset.
+ * If the content changed (truncated or rewritten while closed), f starts
+ * over at 0 in a new generation and *truncated is set to 1.  Returns 0,
+ * or -1 with err filled and errno set (ESTALE: the name now belongs to
+ * another file); f stays suspended then.
+ */
+int
+tfile_resume(struct tfile *f, int *truncated, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd;
+
+    *truncated = 0;
+    if (f->fd >= 0) {
+        return 0;
+    }
+    fd = tfile_open_regular(f->path, &st, err, errlen);
+    if (fd < 0) {
+        return -1;
+    }
+    if ((uint64_t) st.st_dev != f->dev || (uint64_t) st.st_ino != f->ino) {
+        snprintf(err, errlen, "\"%s\": now names another file", f->path);
+        close(fd);
+        errno = ESTALE;
+        return -1;
+    }
+    f->fd = fd;
+    f->size = (uint64_t) st.st_size;
+    if (f->size < f->read_off || !tfile_prefix_matches(f, f->fp_len, f->fp))
+    {
+        *truncated = 1;
+        f->gen++;
+        tfile_seek(f, 0, 0);
+        if (tfile_fingerprint(f) != 0) {
+            snprintf(err, errlen, "pread(\"%s\"): %s", f->path,
+                strerror(errno));
+            close(f->fd);
+            f->fd = -1;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /*
@@ -164,7 +328,8 @@ tfile_seek(struct tfile *f, uint64_t offset, int skip)
     f->commit_off = offset;
     f->commit_skip = skip;
     f->skipping = skip;
-    f->plen = 0;
+    f->continued = 0;
+    tfile_unhold(f);
     return 0;
 }
 
@@ -259,6 +424,9 @@ tfile_hold(struct tfile *f, const char *p, size_t len)
         if (np == NULL) {
             return -1;
         }
+        if (f->held_total != NULL) {
+            *f->held_total += cap - f->pcap;
+        }
         f->partial = np;
         f->pcap = cap;
     }
@@ -267,16 +435,19 @@ tfile_hold(struct tfile *f, const char *p, size_t len)
     return 0;
 }
 
-/* Forget the held partial line, giving back a large buffer. */
+/* Forget the held partial line and give its buffer back.  Keeping idle
+ * buffers would make the memory of many files with one long line each
+ * outlive the lines. */
 static void
 tfile_unhold(struct tfile *f)
 {
-    f->plen = 0;
-    if (f->pcap > TFILE_PARTIAL_KEEP) {
-        free(f->partial);
-        f->partial = NULL;
-        f->pcap = 0;
+    if (f->held_total != NULL) {
+        *f->held_total -= f->pcap;
     }
+    free(f->partial);
+    f->partial = NULL;
+    f->plen = 0;
+    f->pcap = 0;
 }
 
 /*
@@ -328,6 +499,12 @@ tfile_split(struct tfile *f, const char *buf, size_t len, uint64_t base,
             if (!flags && n > 0 && line[n - 1] == '\r') {
                 n--;
             }
+            if (!flags && n == 0 && f->continued) {
+                /* the rest of a split line was only its newline */
+                flags = TFILE_LINE_NONE;
+                line = NULL;
+            }
+            f->continued = 0;
             p = nl + 1;
             rc = fn(ctx, f, line, n, flags, base + (uint64_t) (p - buf), 0);
             tfile_unhold(f);
@@ -345,6 +522,7 @@ tfile_split(struct tfile *f, const char *buf, size_t len, uint64_t base,
                 return -1;
             }
             f->skipping = 1;
+            f->continued = 0;
             rc = fn(ctx, f, f->partial, f->plen, TFILE_LINE_TRUNCATED,
                 base + len, 1);
             tfile_unhold(f);
@@ -401,19 +579,23 @@ tfile_read(struct tfile *f, char *buf, size_t cap, size_t budget,
 }
 
 /*
- * Emit the held partial line as a line of its own (the file will not get
- * its newline: rotated or deleted and quiet).  Returns 0, or -1 if fn
- * failed.
+ * Emit the held partial line now, with flags: 0 when the file will not
+ * get its newline (rotated or deleted, and quiet); TFILE_LINE_SPLIT when
+ * memory runs short and the rest of the line is to follow as a line of
+ * its own (an empty rest is then not emitted).  The resume point moves
+ * past the emitted bytes.  Returns 0, or -1 if fn failed.
  */
 int
-tfile_flush_partial(struct tfile *f, tfile_line_fn *fn, void *ctx)
+tfile_flush_partial(struct tfile *f, unsigned flags, tfile_line_fn *fn,
+    void *ctx)
 {
     int rc;
 
     if (f->plen == 0) {
         return 0;
     }
-    rc = fn(ctx, f, f->partial, f->plen, 0, f->read_off, 0);
+    rc = fn(ctx, f, f->partial, f->plen, flags, f->read_off, 0);
     tfile_unhold(f);
+    f->continued = (flags & TFILE_LINE_SPLIT) != 0;
     return rc;
 }

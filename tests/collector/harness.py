@@ -129,12 +129,46 @@ class Collector:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def rss_kb(self):
+    def _status_kb(self, key):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
         return 0
+
+    def rss_kb(self):
+        return self._status_kb("VmRSS")
+
+    def peak_rss_kb(self):
+        """Peak RSS of this process so far (VmHWM)."""
+        return self._status_kb("VmHWM")
+
+    def fds(self):
+        """Targets of the process's open descriptors."""
+        out = []
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                out.append(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                pass
+        return out
+
+    def inotify_watches(self):
+        """Number of inotify watches the process holds (all instances)."""
+        n = 0
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                if os.readlink(os.path.join(fd_dir, fd)) != \
+                        "anon_inode:inotify":
+                    continue
+                with open(f"/proc/{self.proc.pid}/fdinfo/{fd}") as f:
+                    n += sum(1 for line in f
+                             if line.startswith("inotify wd:"))
+            except OSError:
+                pass
+        return n
 
     def stderr(self):
         try:

@@ -1,8 +1,9 @@
 /* test_config.c -- unit tests for config.c, settings and inputs
  *
  * Strict numbers, precedence (default < env < argv), rejection messages
- * that name the setting, "[TYPE=]GLOB" splitting, and that
- * docs/COLLECTOR.md mentions every environment variable of the table.
+ * that name the setting (also for idle-close-s and partial-budget),
+ * "[TYPE=]GLOB" splitting, and that docs/COLLECTOR.md mentions every
+ * environment variable of the table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,36 @@ test_config_rejects_and_names_setting(void)
 }
 
 static void
+test_config_hardening_settings(void)
+{
+    const char *a0[] = { "collector" };
+    const char *a1[] = { "collector", "--idle-close-s=0",
+                         "--partial-budget", "65536" };
+    const char *a2[] = { "collector", "--partial-budget=100" };
+    struct config cfg;
+    char err[256];
+
+    UNIT_CHECK(load(&cfg, 1, a0, err, sizeof(err)) == 0);
+    UNIT_CHECK(cfg.idle_close_s == 300);
+    UNIT_CHECK(cfg.partial_budget == 16 * 1024 * 1024);
+    config_free(&cfg);
+    UNIT_CHECK(load(&cfg, 4, a1, err, sizeof(err)) == 0);
+    UNIT_CHECK(cfg.idle_close_s == 0 && cfg.partial_budget == 65536);
+    config_free(&cfg);
+    UNIT_CHECK(load(&cfg, 2, a2, err, sizeof(err)) == -1);
+    UNIT_CHECK(strstr(err, "partial-budget") != NULL);
+    config_free(&cfg);
+    setenv("COLLECTOR_IDLE_CLOSE_S", "5m", 1);
+    UNIT_CHECK(load(&cfg, 1, a0, err, sizeof(err)) == -1);
+    UNIT_CHECK(strstr(err, "COLLECTOR_IDLE_CLOSE_S") != NULL);
+    config_free(&cfg);
+    setenv("COLLECTOR_IDLE_CLOSE_S", "604801", 1);
+    UNIT_CHECK(load(&cfg, 1, a0, err, sizeof(err)) == -1);
+    config_free(&cfg);
+    unsetenv("COLLECTOR_IDLE_CLOSE_S");
+}
+
+static void
 test_config_inputs_env_and_defaults(void)
 {
     const char *argv[] = { "collector" };
@@ -163,6 +194,7 @@ main(void)
     UNIT_RUN(test_config_numbers_strict);
     UNIT_RUN(test_config_defaults_env_argv);
     UNIT_RUN(test_config_rejects_and_names_setting);
+    UNIT_RUN(test_config_hardening_settings);
     UNIT_RUN(test_config_inputs_env_and_defaults);
     UNIT_RUN(test_config_input_forms);
     UNIT_RUN(test_config_documented);

@@ -1,11 +1,14 @@
 /* test_state.c -- unit tests for state.c, the offsets file
  *
  * Round trip through a real file in a temp dir, path escaping, strict
- * rejection of malformed records, and no temp file left behind.
+ * rejection of malformed records, and no temp file left behind; a FIFO
+ * at the state path is refused without blocking; a bad file is moved
+ * aside under a name that never replaces an earlier one.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "state.h"
@@ -110,6 +113,46 @@ test_state_save_fails_cleanly(void)
     UNIT_CHECK(strstr(err, "open(") != NULL);
 }
 
+static void
+test_state_fifo_refused(void)
+{
+    struct state st = { NULL, 0, 0 };
+    char path[256], err[256];
+
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    UNIT_CHECK(mkfifo(path, 0600) == 0);
+    UNIT_CHECK(state_load(&st, path, err, sizeof(err)) == STATE_BAD);
+    UNIT_CHECK(strstr(err, "not a regular file") != NULL);
+    unlink(path);
+}
+
+static void
+test_state_move_aside(void)
+{
+    char path[256], dest[512], dest2[512], err[256];
+    struct state st = { NULL, 0, 0 };
+
+    snprintf(path, sizeof(path), "%s/state", dir);
+    write_file(path, "garbage\n");
+    UNIT_CHECK(state_load(&st, path, err, sizeof(err)) == STATE_BAD);
+    UNIT_CHECK(state_move_aside(path, 1234, dest, sizeof(dest), err,
+        sizeof(err)) == 0);
+    UNIT_CHECK(access(path, F_OK) != 0);
+    UNIT_CHECK(strstr(dest, "/state.corrupt-1234") != NULL);
+    UNIT_CHECK(access(dest, F_OK) == 0);
+    write_file(path, "garbage again\n");      /* same second */
+    UNIT_CHECK(state_move_aside(path, 1234, dest2, sizeof(dest2), err,
+        sizeof(err)) == 0);
+    UNIT_CHECK(strcmp(dest, dest2) != 0 && access(dest, F_OK) == 0);
+    UNIT_CHECK(state_load(&st, path, err, sizeof(err)) == STATE_ABSENT);
+    UNIT_CHECK(state_move_aside(path, 1234, dest2, sizeof(dest2), err,
+        sizeof(err)) == -1);
+    UNIT_CHECK(strstr(err, "rename(") != NULL);
+    unlink(dest);
+    snprintf(dest, sizeof(dest), "%s/state.corrupt-1234.1", dir);
+    unlink(dest);
+}
+
 int
 main(void)
 {
@@ -120,6 +163,8 @@ main(void)
     UNIT_RUN(test_state_missing_file);
     UNIT_RUN(test_state_rejects_malformed);
     UNIT_RUN(test_state_save_fails_cleanly);
+    UNIT_RUN(test_state_fifo_refused);
+    UNIT_RUN(test_state_move_aside);
     rmdir(dir);
     return unit_done();
 }
