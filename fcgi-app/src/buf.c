@@ -95,6 +95,23 @@ buf_appends(struct buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+int
+buf_append_ll(struct buf *b, long long v)
+{
+    char                digits[24];
+    char               *p = digits + sizeof(digits);
+    unsigned long long  u = v < 0 ? 0ULL - (unsigned long long) v
+                                  : (unsigned long long) v;
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t) (digits + sizeof(digits) - p));
+}
+
 /* Append formatted text.  0, or -1 on OOM or an encoding error. */
 int
 buf_printf(struct buf *b, const char *fmt, ...)

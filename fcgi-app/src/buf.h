@@ -35,6 +35,10 @@ int buf_append(struct buf *b, const char *p, size_t len);
 /* Append the C string s.  Same returns as buf_append(). */
 int buf_appends(struct buf *b, const char *s);
 
+/* Append v in decimal (as printf's %lld).  Same returns as buf_append().
+ * For hot paths: no format string parsing. */
+int buf_append_ll(struct buf *b, long long v);
+
 /* Append printf-formatted text.  Returns 0, or -1 on OOM / format error
  * (the buffer is left as it was before the call unless oom is set). */
 int buf_printf(struct buf *b, const char *fmt, ...)

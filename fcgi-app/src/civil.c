@@ -22,6 +22,18 @@ civil_floordiv(int64_t a, int64_t b)
     return q;
 }
 
+char *
+civil_digits(char *p, int v, int width)
+{
+    int i;
+
+    for (i = width - 1; i >= 0; i--) {
+        p[i] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 /* 1 if y is a Gregorian leap year. */
 static int
 civil_leap(int64_t y)

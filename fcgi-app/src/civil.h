@@ -35,4 +35,9 @@ int civil_to_ms(const struct civil_time *t, int64_t *ms);
 /* Days in month (1..12) of year, or 0 for a bad month. */
 int civil_days_in_month(int year, int month);
 
+/* Write v (0 <= v < 10^width) as exactly width decimal digits at p,
+ * zero-padded, no NUL; returns p + width.  Callers format dates with it
+ * instead of snprintf (it runs for every session written). */
+char *civil_digits(char *p, int v, int width);
+
 #endif

@@ -199,14 +199,29 @@ cookie_imf_fixdate(int64_t ms, char *out, size_t outlen)
         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
     };
     struct civil_time t;
-    int n;
+    char *p = out;
 
     if (out == NULL || outlen < 30 || civil_from_ms(ms, &t) != 0)
         return -1;
-    n = snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                 wdays[t.wday], t.day, months[t.month - 1], t.year,
-                 t.hour, t.min, t.sec);
-    return n == 29 ? 0 : -1;
+    /* Www, DD Mmm YYYY HH:MM:SS GMT */
+    memcpy(p, wdays[t.wday], 3);
+    p += 3;
+    *p++ = ',';
+    *p++ = ' ';
+    p = civil_digits(p, t.day, 2);
+    *p++ = ' ';
+    memcpy(p, months[t.month - 1], 3);
+    p += 3;
+    *p++ = ' ';
+    p = civil_digits(p, t.year, 4);
+    *p++ = ' ';
+    p = civil_digits(p, t.hour, 2);
+    *p++ = ':';
+    p = civil_digits(p, t.min, 2);
+    *p++ = ':';
+    p = civil_digits(p, t.sec, 2);
+    memcpy(p, " GMT", 5);
+    return p + 4 - out == 29 ? 0 : -1;
 }
 
 /* See cookie.h.  On failure out is left as it was (unless OOM). */

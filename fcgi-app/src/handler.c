@@ -348,8 +348,9 @@ handler_session_answer(struct hreq *r)
         buf_appends(&r->body, "{\"status\":\"ok\"}");
         return;
     }
-    buf_printf(&r->body, "{\"views\":%lld,\"createdAt\":",
-               (long long) session_views(s));
+    buf_appends(&r->body, "{\"views\":");
+    buf_append_ll(&r->body, (long long) session_views(s));
+    buf_appends(&r->body, ",\"createdAt\":");
     created = session_created(s);
     if (created == NULL
         || jsonw_string(&r->body, created, strlen(created)) != 0)
@@ -364,7 +365,9 @@ handler_session_answer(struct hreq *r)
     }
     buf_appends(&r->body, ",\"worker\":");
     jsonw_string(&r->body, cfg->app_hostname, strlen(cfg->app_hostname));
-    buf_printf(&r->body, ",\"pid\":%ld}", r->h->pid);
+    buf_appends(&r->body, ",\"pid\":");
+    buf_append_ll(&r->body, r->h->pid);
+    buf_appends(&r->body, "}");
 }
 
 /* SET's outcome. */
@@ -556,39 +559,43 @@ handler_body(struct hreq *r)
     return 0;
 }
 
-/* Write status line, headers and (unless HEAD) the body. */
+/* Write status line, headers and (unless HEAD) the body, built in
+ * r->doc (free by now; kept between requests, so no allocation). */
 static size_t
 handler_send(struct hreq *r)
 {
-    struct buf out;
-    size_t     sent = 0;
+    struct buf *out = &r->doc;
+    size_t      sent = 0;
 
-    buf_init(&out);
+    handler_fresh_buf(out);
     if (r->status != 200) {
-        buf_printf(&out, "Status: %d %s\r\n", r->status,
-                   handler_reason(r->status));
+        buf_appends(out, "Status: ");
+        buf_append_ll(out, r->status);
+        buf_appends(out, " ");
+        buf_appends(out, handler_reason(r->status));
+        buf_appends(out, "\r\n");
     }
-    buf_printf(&out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-               r->ctype, r->body.len);
-    buf_append(&out, r->headers.data ? r->headers.data : "",
-               r->headers.len);
-    buf_appends(&out, "\r\n");
+    buf_appends(out, "Content-Type: ");
+    buf_appends(out, r->ctype);
+    buf_appends(out, "\r\nContent-Length: ");
+    buf_append_ll(out, (long long) r->body.len);
+    buf_appends(out, "\r\n");
+    buf_append(out, r->headers.data ? r->headers.data : "", r->headers.len);
+    buf_appends(out, "\r\n");
     if (!r->head) {
-        buf_append(&out, r->body.data ? r->body.data : "", r->body.len);
+        buf_append(out, r->body.data ? r->body.data : "", r->body.len);
         sent = r->body.len;
     }
-    if (out.oom) {
-        buf_free(&out);
-        buf_init(&out);
-        buf_appends(&out, "Status: 500 Internal Server Error\r\n"
-                    "Content-Type: application/json\r\n"
-                    "Content-Length: 26\r\n\r\n{\"error\":\"internal error\"}");
+    if (out->oom) {
+        static const char oom[] = "Status: 500 Internal Server Error\r\n"
+            "Content-Type: application/json\r\n"
+            "Content-Length: 26\r\n\r\n{\"error\":\"internal error\"}";
+
         r->status = 500;
+        fcgi_request_write(r->req, oom, sizeof(oom) - 1);
+        return 26;
     }
-    if (out.data != NULL) {
-        fcgi_request_write(r->req, out.data, out.len);
-    }
-    buf_free(&out);
+    fcgi_request_write(r->req, out->data, out->len);
     return sent;
 }
 

@@ -369,7 +369,7 @@ session_write(struct buf *out, const json_t *v)
         return session_write_string(out, json_string_value(v),
                                     json_string_length(v));
     case JSON_INTEGER:
-        return buf_printf(out, "%lld", (long long) json_integer_value(v));
+        return buf_append_ll(out, (long long) json_integer_value(v));
     case JSON_REAL:
         return session_write_number(out, json_real_value(v));
     case JSON_TRUE:
@@ -408,14 +408,28 @@ int
 session_iso8601(int64_t ms, char *out, size_t outlen)
 {
     struct civil_time t;
-    int n;
+    char *p = out;
 
     if (out == NULL || outlen < SESSION_ISO_LEN + 1
         || civil_from_ms(ms, &t) != 0)
         return -1;
-    n = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                 t.year, t.month, t.day, t.hour, t.min, t.sec, t.ms);
-    return n == SESSION_ISO_LEN ? 0 : -1;
+    /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+    p = civil_digits(p, t.year, 4);
+    *p++ = '-';
+    p = civil_digits(p, t.month, 2);
+    *p++ = '-';
+    p = civil_digits(p, t.day, 2);
+    *p++ = 'T';
+    p = civil_digits(p, t.hour, 2);
+    *p++ = ':';
+    p = civil_digits(p, t.min, 2);
+    *p++ = ':';
+    p = civil_digits(p, t.sec, 2);
+    *p++ = '.';
+    p = civil_digits(p, t.ms, 3);
+    *p++ = 'Z';
+    *p = '\0';
+    return p - out == SESSION_ISO_LEN ? 0 : -1;
 }
 
 /* Parse exactly n decimal digits at p.  -1 if any is not a digit. */

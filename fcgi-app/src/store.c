@@ -739,6 +739,48 @@ store_schedule(struct store *s)
     (void) loop_timer_at(s->loop, &s->attempt, at);
 }
 
+/* Format argv as a RESP array of bulk strings (the Redis protocol spec,
+ * "Sending commands to a Redis server") into a new buffer: *cmd and its
+ * length, or -1 on OOM.  hiredis's redisFormatCommandArgv() does the same
+ * with a sprintf per argument; this runs for every request. */
+static int
+store_format(char **cmd, int argc, const char **argv, const size_t *lens)
+{
+    char   num[24], *p, *q;
+    size_t total = 1 + 20 + 2, n;
+    int    i;
+
+    for (i = 0; i < argc; i++) {
+        total += 1 + 20 + 2 + lens[i] + 2;
+    }
+    p = *cmd = malloc(total);
+    if (p == NULL || total > INT32_MAX) {
+        free(p);
+        *cmd = NULL;
+        return -1;
+    }
+    for (i = -1; i < argc; i++) {
+        n = i < 0 ? (size_t) argc : lens[i];
+        q = num + sizeof(num);
+        do {
+            *--q = (char) ('0' + n % 10);
+            n /= 10;
+        } while (n != 0);
+        *p++ = i < 0 ? '*' : '$';
+        memcpy(p, q, (size_t) (num + sizeof(num) - q));
+        p += num + sizeof(num) - q;
+        *p++ = '\r';
+        *p++ = '\n';
+        if (i >= 0) {
+            memcpy(p, argv[i], lens[i]);
+            p += lens[i];
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+    }
+    return (int) (p - *cmd);
+}
+
 /* Queue a formatted command as an operation. */
 static struct store_op *
 store_queue(struct store *s, int kind, char *cmd, int cmdlen,
@@ -781,7 +823,7 @@ store_get(struct store *s, const char *key, size_t keylen,
     char       *cmd = NULL;
     int         n;
 
-    n = redisFormatCommandArgv(&cmd, 2, argv, lens);
+    n = store_format(&cmd, 2, argv, lens);
     return store_queue(s, OP_GET, cmd, n, 0, fn, arg);
 }
 
@@ -795,13 +837,14 @@ store_set(struct store *s, const char *key, size_t keylen, const char *val,
     char        ttl[32], *cmd = NULL;
     int         n;
 
-    snprintf(ttl, sizeof(ttl), "%lld", (long long) (ttl_ms < 1 ? 1 : ttl_ms));
+    n = snprintf(ttl, sizeof(ttl), "%lld",
+                 (long long) (ttl_ms < 1 ? 1 : ttl_ms));
     argv[0] = "SET";  lens[0] = 3;
     argv[1] = key;    lens[1] = keylen;
     argv[2] = val;    lens[2] = len;
     argv[3] = "PX";   lens[3] = 2;
-    argv[4] = ttl;    lens[4] = strlen(ttl);
-    n = redisFormatCommandArgv(&cmd, 5, argv, lens);
+    argv[4] = ttl;    lens[4] = (size_t) n;
+    n = store_format(&cmd, 5, argv, lens);
     return store_queue(s, OP_SET, cmd, n, deadline_ms, fn, arg);
 }
 
