@@ -236,15 +236,21 @@ class Stack:
                  collector=False, replicas=2, app_workers=2,
                  nginx_workers=2, session_secret=None,
                  redis_password=None, watch=None, hosts_file=None,
-                 app_env=None, apps=None, keep=False, verbose=False):
+                 app_env=None, apps=None, pool_socket="tcp", keep=False,
+                 verbose=False):
         self.ports = ports_for(base_port)
         self.keep = keep
         self._own_run_dir = run_dir is None
         self.run_dir = os.path.abspath(
             run_dir or tempfile.mkdtemp(prefix="stack-"))
         if apps is None:
-            apps = ([("fcgi-app", f"127.0.0.1:{self.ports['app']}", None)]
-                    if app else [])
+            # pool_socket "unix": nginx reaches the one pool through a
+            # socket file in the run dir (make run: both on one host, and
+            # measured cheaper per request than loopback TCP,
+            # docs/BENCHMARKS.md); "tcp": 127.0.0.1:<app port>.
+            listen = (f"127.0.0.1:{self.ports['app']}"
+                      if pool_socket == "tcp" else None)
+            apps = [("fcgi-app", listen, None)] if app else []
         self.app_specs = list(apps)
         self.want_app = bool(self.app_specs)
         self.app_addrs = {}
@@ -287,6 +293,9 @@ class Stack:
         self.nginx_conf = os.path.join(r, "nginx", "nginx.conf")
         self.collector_out = os.path.join(r, "out", "collector.jsonl")
         self.upstream_conf = os.path.join(r, "nginx", "upstream.conf")
+        self.app_specs = [
+            (n, listen or "unix:" + os.path.join(r, "fcgi-app.sock"), h)
+            for n, listen, h in self.app_specs]
 
     # --- public helpers ---------------------------------------------------
 
@@ -585,7 +594,8 @@ class Stack:
 
     def _render_upstream(self):
         """The native upstream: the one pool instance (no watcher)."""
-        listen = f"127.0.0.1:{self.ports['app']}"
+        listen = self.app_specs[0][1] if self.app_specs else \
+            f"127.0.0.1:{self.ports['app']}"
         return (
             "# Rendered by tests/lib/stack.py; do not edit.\n"
             "upstream fcgi_app {\n"
@@ -762,7 +772,7 @@ def main(argv=None):
     given_pw = "REDIS_PASSWORD" in os.environ
     s = Stack(run_dir=args.run_dir, base_port=args.base_port,
               collector=False if args.no_collector else None,
-              keep=args.keep, verbose=True)
+              pool_socket="unix", keep=args.keep, verbose=True)
     try:
         s.start()
     except KeyboardInterrupt:
@@ -778,7 +788,7 @@ def main(argv=None):
         print(f"stack: metrics     {s.url('/metrics', internal=True)}")
         print(f"stack: redis       127.0.0.1:{p['primary']} (replicas "
               f"{p['replica1']}, {p['replica2']})")
-        print(f"stack: pool        127.0.0.1:{p['app']}")
+        print(f"stack: pool        {s.app_specs[0][1]}")
         if not given_secret:
             print(f"stack: SESSION_SECRET={s.secret}  "
                   "(generated DEV value for this run only)")

@@ -1,9 +1,11 @@
 """measure.py -- what tests/bench/app/run measures and how it reads it.
 
-Owns three measurements and no process life cycle: one wrk run (argv, the
+Owns the measurements and no process life cycle: one wrk run (argv, the
 BENCH_RESULT line printed by bench.lua, requests/s), /proc sampling of RSS
-and open fds per process while a run goes on, and a single HTTP GET used to
-check that a case answers what it should before it is measured.
+and open fds per process while a run goes on, where the CPU went during a
+run (per process group from /proc, plus caller-supplied probes such as a
+container's cgroup), and a single HTTP GET used to check that a case
+answers what it should before it is measured.  Every address is loopback.
 """
 import http.client
 import os
@@ -18,16 +20,18 @@ class MeasureError(Exception):
     """wrk gave no usable result."""
 
 
-def wrk(stack, name, port, duration, conns, threads, cookie=None, path="/"):
-    """Run wrk against http://127.0.0.1:port<path> for duration seconds and
+def wrk(stack, name, port, duration, conns, threads, cookie=None, path="/",
+        host="127.0.0.1"):
+    """Run wrk against http://host:port<path> for duration seconds and
     return a dict with the BENCH_RESULT fields (ints, latencies in us) plus
-    'rps', 'socket_errors' and 'raw' (wrk's own output)."""
+    'rps', 'socket_errors' and 'raw' (wrk's own output).  host is always a
+    loopback name or address."""
     env = dict(os.environ)
     env.pop("BENCH_COOKIE", None)
     if cookie:
         env["BENCH_COOKIE"] = cookie
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
-            "--latency", "-s", LUA, f"http://127.0.0.1:{port}{path}"]
+            "--latency", "-s", LUA, f"http://{host}:{port}{path}"]
     out = stack.run(name, argv, env=env, timeout=duration + 60)
     res = parse_result(out)
     res["raw"] = out
@@ -134,10 +138,10 @@ class Sampler:
         return out
 
 
-def get(port, cookie=None, timeout=5.0, path="/"):
-    """GET http://127.0.0.1:port<path> once; returns (status, headers, body)
+def get(port, cookie=None, timeout=5.0, path="/", host="127.0.0.1"):
+    """GET http://host:port<path> once; returns (status, headers, body)
     with headers as a list of (name, value)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         headers = {"Cookie": cookie} if cookie else {}
         conn.request("GET", path, headers=headers)
@@ -147,14 +151,14 @@ def get(port, cookie=None, timeout=5.0, path="/"):
         conn.close()
 
 
-def wait_ok(port, timeout=10.0):
+def wait_ok(port, timeout=10.0, host="127.0.0.1"):
     """Wait until GET / on port answers 200 (a backend may need a moment
     after its port opens); returns the last (status, headers, body)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            last = get(port)
+            last = get(port, host=host)
             if last[0] == 200:
                 return last
         except OSError:
@@ -192,18 +196,27 @@ def _group_ticks(pgids):
 
 class CpuMeter:
     """Where the CPU went during a measured run, in percent of all CPUs:
-    per named process group of ours, "wrk" (this process's children
-    reaped meanwhile), and "other" (the rest of the machine: all busy
-    ticks minus ours).  Another job on the same cores lowers every figure,
-    so the report shows "other" next to each case."""
+    per named process group of ours, per named probe, "wrk" (this
+    process's children reaped meanwhile), and "other" (the rest of the
+    machine: all busy ticks minus ours).  Another job on the same cores
+    lowers every figure, so the report shows "other" next to each case.
 
-    def __init__(self, groups):
+    groups: {pgid: name}; several pgids may share a name (summed).
+    probes: {name: fn} for CPU that is not a process group of ours (a
+    container's cgroup, docker-proxy): fn() returns the CPU seconds used so
+    far, cumulative, by whatever the name stands for."""
+
+    def __init__(self, groups, probes=None):
         self.groups = dict(groups)          # pgid -> name
+        self.probes = dict(probes or {})    # name -> fn() -> seconds
         self.hz = os.sysconf("SC_CLK_TCK")
 
     def _snap(self):
         t = os.times()
-        return (_busy_ticks(), _group_ticks(self.groups),
+        groups = _group_ticks(self.groups)
+        for name, fn in self.probes.items():
+            groups[name] = fn() * self.hz
+        return (_busy_ticks(), groups,
                 (t.user + t.system) * self.hz,
                 (t.children_user + t.children_system) * self.hz)
 
@@ -224,6 +237,8 @@ class CpuMeter:
         out = {}
         for pgid, name in self.groups.items():
             out[name] = out.get(name, 0) + groups1[pgid] - groups0[pgid]
+        for name in self.probes:
+            out[name] = out.get(name, 0) + groups1[name] - groups0[name]
         out["wrk"] = kids1 - kids0
         out["harness"] = own1 - own0
         out["other"] = max(0, busy1 - busy0 - sum(out.values()))

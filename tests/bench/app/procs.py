@@ -142,6 +142,24 @@ def wait_port(stack, name, port, timeout=10.0):
             time.sleep(0.05)
 
 
+def wait_unix(stack, name, path, timeout=10.0):
+    """Wait until the unix socket at path accepts, failing early if name
+    died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stack.check_alive(name)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect(path)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ProcError(f"{name}: {path} not accepting after "
+                                f"{timeout}s: {stack.log_tail(name)}")
+            time.sleep(0.05)
+
+
 def render(src, dst, values):
     """Copy template src to dst replacing @KEY@ by values[KEY]; every
     placeholder must be known (a typo fails the run, not the benchmark)."""
