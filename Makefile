@@ -12,6 +12,8 @@
 #   component with those sanitizers; `make test SANITIZER=...` runs the
 #   suite that way and fails on any sanitizer report.
 #   TIERS="unit pool" limits the tiers tests/run runs.
+#   CFLAGS=... / CPPFLAGS=... / LDFLAGS=... are appended to the flags in
+#   build.mk (warnings, -Werror, hardening), which every component uses.
 
 COMPONENTS := fcgi-app collector
 SANITIZER  ?=

@@ -5,23 +5,22 @@
 # core-fuzz, core-check and core-clean targets.  Standalone, from
 # fcgi-app/:  make -f core.mk unit fuzz check clean
 # Every variable and target here starts with CORE_/core- so nothing
-# collides with the including Makefile.
+# collides with the including Makefile.  Warnings, hardening, sanitizers
+# and header dependencies come from the shared ../build.mk (BUILD_*); the
+# caller's CFLAGS/LDFLAGS are appended to them.
 
 CC ?= cc
 CLANG ?= clang
+
+include $(dir $(lastword $(MAKEFILE_LIST)))../build.mk
 
 CORE_SRCS := src/buf.c src/pct.c src/utf8.c src/jsonw.c src/sign.c \
              src/civil.c src/cookie.c src/session.c src/router.c
 CORE_HDRS := $(CORE_SRCS:.c=.h)
 CORE_LDLIBS := -lcrypto -ljansson -lm
 
-CORE_WARN := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic \
-             -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
-             -Wvla -Wcast-qual -Werror
-CORE_SAN = $(if $(SANITIZER),-fsanitize=$(SANITIZER) \
-             -fno-omit-frame-pointer -fno-sanitize-recover=all)
-CORE_CFLAGS = $(CORE_WARN) $(CORE_SAN) -Isrc -I../tests/unit
-CORE_LDFLAGS = $(CORE_SAN)
+CORE_CFLAGS = -Isrc -I../tests/unit $(BUILD_CFLAGS)
+CORE_LDFLAGS = $(BUILD_LDFLAGS)
 
 CORE_BUILD := build/core
 CORE_OBJS := $(patsubst src/%.c,$(CORE_BUILD)/%.o,$(CORE_SRCS))
@@ -35,9 +34,7 @@ CORE_UNIT_BINS := $(addprefix build/unit/test_,$(CORE_UNIT_NAMES))
 CORE_FUZZ_DIR := ../tests/fuzz/fcgi-app
 CORE_FUZZ_NAMES := fuzz_cookie fuzz_pct fuzz_router fuzz_session
 CORE_FUZZ_BINS := $(addprefix build/fuzz/,$(CORE_FUZZ_NAMES))
-CORE_FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror \
-                    -fsanitize=fuzzer,address,undefined \
-                    -fno-sanitize-recover=all -Isrc
+CORE_FUZZ_CFLAGS := -Isrc $(BUILD_FUZZ_CFLAGS)
 
 .PHONY: core-unit core-fuzz core-check core-clean
 
@@ -53,26 +50,34 @@ core-check: core-unit
 	    ./$$t || rc=1; done; exit $$rc
 
 core-clean:
-	rm -rf $(CORE_BUILD) $(CORE_UNIT_BINS) $(CORE_FUZZ_BINS)
+	rm -rf $(CORE_BUILD) $(CORE_UNIT_BINS) $(CORE_FUZZ_BINS) \
+	    $(addsuffix .d,$(CORE_UNIT_BINS))
 
-$(CORE_BUILD)/%.o: src/%.c $(CORE_HDRS)
+# Each object depends on the headers its source includes
+# ($(CORE_BUILD)/x.d, written by BUILD_DEPFLAGS).
+$(CORE_BUILD)/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+	$(CC) $(CORE_CFLAGS) $(BUILD_DEPFLAGS) -c -o $@ $<
 
 $(CORE_LIB): $(CORE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-build/unit/test_%: $(CORE_UNIT_DIR)/test_%.c $(CORE_LIB) \
-                   ../tests/unit/unit.h
+build/unit/test_%: $(CORE_UNIT_DIR)/test_%.c $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $(CORE_LDFLAGS) -o $@ $< $(CORE_LIB) \
-	    $(CORE_LDLIBS)
+	$(CC) $(CORE_CFLAGS) $(BUILD_DEPFLAGS) -MF $@.d $(CORE_LDFLAGS) \
+	    -o $@ $< $(CORE_LIB) $(CORE_LDLIBS)
 
-# libFuzzer needs clang and its own instrumentation of every source.
+# libFuzzer needs clang and its own instrumentation of every source.  One
+# compiler run for several sources cannot write one .d file, so these
+# depend on every CORE header.
 build/fuzz/fuzz_%: $(CORE_FUZZ_DIR)/fuzz_%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(CORE_FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LDLIBS)
+
+# The headers each object and unit test was built from.
+-include $(wildcard $(CORE_BUILD)/*.d \
+                    $(addsuffix .d,$(CORE_UNIT_BINS)))
 
 # Standalone use (make -f core.mk ...): plain target names.
 ifeq ($(notdir $(firstword $(MAKEFILE_LIST))),core.mk)

@@ -5,9 +5,10 @@
  * description.  config_load() walks the table, so adding a setting is one
  * row plus one struct field.  Secrets (type CT_SECRET) may instead come from
  * <VAR>_FILE, the Compose/Docker secrets convention.  Parsing is strict: an
- * integer with trailing junk, an overflow, a value out of bounds or an
- * unknown word is an error naming the setting.  This module never logs;
- * main.c prints the error and exits with CONFIG_EXIT_BAD.
+ * integer with trailing junk, an overflow, a value out of bounds, a secret
+ * shorter than its minimum or an unknown word is an error naming the
+ * setting.  This module never logs; main.c prints the error and exits with
+ * CONFIG_EXIT_BAD.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +26,16 @@
 
 #define CONFIG_FILE_MAX 4096   /* longest secret file we read */
 
+/* Shortest session secret: 32 bytes, the output size of the HMAC-SHA256
+ * that signs the cookies (RFC 2104 section 3: a key shorter than that
+ * weakens the MAC).  Counted in bytes of the value as given. */
+#define CONFIG_SECRET_MIN 32
+
 enum config_type {
     CT_INT,      /* decimal integer within [min, max] */
     CT_STR,      /* printable text, no control bytes */
-    CT_SECRET,   /* like CT_STR, never printed, may come from <VAR>_FILE */
+    CT_SECRET,   /* like CT_STR, never printed, may come from <VAR>_FILE;
+                    when set, at least min bytes long */
     CT_BOOL,     /* 0 / 1 / true / false */
     CT_LEVEL     /* error / warn / info / debug */
 };
@@ -39,7 +46,7 @@ struct config_row {
     size_t            offset;   /* of the field in struct config */
     const char       *def;      /* default as text; NULL means computed */
     const char       *shown;    /* default as documented */
-    long long         min;
+    long long         min;      /* CT_INT: least value; CT_SECRET: length */
     long long         max;
     const char       *desc;
 };
@@ -88,11 +95,11 @@ static const struct config_row config_table[] = {
       "Longest WAIT, in ms; at most REDIS_TIMEOUT_MS - 120 (and cut to "
       "what is left of the budget)" },
     { "SESSION_SECRET", CT_SECRET, F(session_secret), "", "(required)",
-      0, 0,
+      CONFIG_SECRET_MIN, 0,
       "HMAC secret signing session cookies (or SESSION_SECRET_FILE); "
       "required unless APP_DEV=1" },
     { "SESSION_SECRET_PREVIOUS", CT_SECRET, F(session_secret_previous), "",
-      "(unset)", 0, 0,
+      "(unset)", CONFIG_SECRET_MIN, 0,
       "Previous secret, accepted for verification only (rotation)" },
     { "SESSION_COOKIE_NAME", CT_STR, F(session_cookie_name), "connect.sid",
       "connect.sid", 0, 0, "Session cookie name" },
@@ -322,6 +329,16 @@ config_set(struct config *cfg, const struct config_row *row,
         return -1;
     case CT_STR:
     case CT_SECRET:
+        /* "" is unset; config_check decides whether that is allowed.  The
+         * value itself is never put in the message. */
+        if (row->type == CT_SECRET && *text != '\0'
+            && strlen(text) < (size_t) row->min)
+        {
+            config_err(err, errlen, "%s: too short (%zu bytes, at least "
+                       "%lld required; e.g. openssl rand -base64 48)",
+                       row->env, strlen(text), row->min);
+            return -1;
+        }
         if (!config_printable(text)) {
             config_err(err, errlen, "%s: contains control bytes", row->env);
             return -1;
@@ -431,7 +448,7 @@ static int
 config_check(struct config *cfg, char *err, size_t errlen)
 {
     const char *p;
-    char        id[SIGN_ID_LEN + 1];
+    char        id[2 * SIGN_ID_LEN + 1];
 
     for (p = cfg->session_cookie_name; *p; p++) {
         if (strchr(" \t\"(),/:;<=>?@[\\]{}", *p) != NULL) {
@@ -475,13 +492,19 @@ config_check(struct config *cfg, char *err, size_t errlen)
                        "per-boot secret)");
             return -1;
         }
-        /* Two random ids: 64 base64url chars, 384 bits. */
-        if (sign_random_id(id, sizeof(id)) != 0) {
+        /* Two random ids back to back: sign_random_id gives 24 bytes of
+         * getrandom(2) as 32 base64url chars, so 48 random bytes (384
+         * bits) in 64 chars, twice CONFIG_SECRET_MIN. */
+        if (sign_random_id(id, SIGN_ID_LEN + 1) != 0
+            || sign_random_id(id + SIGN_ID_LEN, SIGN_ID_LEN + 1) != 0)
+        {
+            explicit_bzero(id, sizeof(id));
             config_err(err, errlen, "SESSION_SECRET: no randomness");
             return -1;
         }
         free(cfg->session_secret);
         cfg->session_secret = strdup(id);
+        explicit_bzero(id, sizeof(id));
         if (cfg->session_secret == NULL) {
             config_err(err, errlen, "SESSION_SECRET: out of memory");
             return -1;
@@ -595,6 +618,8 @@ config_print_table(FILE *f)
 
         if (row->type == CT_INT) {
             snprintf(range, sizeof(range), "%lld..%lld", row->min, row->max);
+        } else if (row->type == CT_SECRET && row->min > 0) {
+            snprintf(range, sizeof(range), ">= %lld bytes", row->min);
         }
         fprintf(f, "| `%s`%s | %s | %s | %s | %s |\n", row->env,
                 row->type == CT_SECRET ? " (or `_FILE`)" : "",

@@ -278,17 +278,49 @@ def headers_and_cookies_at_and_past_limits(s):
     assert s.procs["fcgi-app"].alive()
 
 
+def cookie_sid(cookie):
+    """The session id a 'connect.sid=s%3A<id>.<sig>' cookie claims, or
+    None when it claims none."""
+    m = re.match(r"^connect\.sid=s%3A([A-Za-z0-9_-]+)\.", cookie)
+    return m.group(1) if m else None
+
+
+def session_doc(s, sid):
+    """The session stored under sid on the primary, or None."""
+    v = s.redis_cli("primary", "GET", f"sess:{sid}")
+    return None if v is None else json.loads(v)
+
+
 @t.case
 def bad_cookies_get_a_fresh_session(s):
     good = new_cookie(s)
+    good_sid = cookie_sid(good)
+    assert good_sid and session_doc(s, good_sid) is not None, good
+    # Our own id with its signature changed, and an id we never issued
+    # under the good cookie's signature (an attacker choosing the id).
     tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
+    forged_sid = ("forged" + good_sid)[:len(good_sid)]
+    forged = good.replace(good_sid, forged_sid, 1)
+    assert session_doc(s, forged_sid) is None
+    before = session_doc(s, good_sid)
     for cookie in ("connect.sid=garbage", "connect.sid=s%3Aabc.def",
-                   tampered, "connect.sid=%ff%00", "connect.sid="):
+                   tampered, forged, "connect.sid=%ff%00", "connect.sid="):
         st, hdrs, _ = s.get("/", headers={"Cookie": cookie})
         assert st == 200, (cookie, st)
         fresh = headers_of(hdrs, "Set-Cookie")
         assert len(fresh) == 1, (cookie, fresh)
-        assert fresh[0].split(";")[0] != cookie
+        fresh = fresh[0].split(";")[0]
+        assert SID.match(fresh), fresh
+        claimed = cookie_sid(cookie)
+        # A new session, not the claimed one re-signed: "!= cookie" alone
+        # would pass for s%3A<claimed id>.<the right signature>.
+        assert cookie_sid(fresh) != claimed, (cookie, fresh)
+        if claimed is not None and claimed != good_sid:
+            assert session_doc(s, claimed) is None, \
+                f"{cookie}: session {claimed} was created"
+    # The bad signature on our own id did not touch that session either.
+    assert session_doc(s, good_sid) == before, (before,
+                                                session_doc(s, good_sid))
 
 
 # --- /metrics ----------------------------------------------------------------

@@ -64,7 +64,7 @@ class Program:
     """python3 tests/lib/stack.py in its own process group."""
 
     def __init__(self, run_dir):
-        env = dict(os.environ, SESSION_SECRET="test-secret-for-stack-py",
+        env = dict(os.environ, SESSION_SECRET="test-secret-for-stack-py-0123456789",
                    REDIS_PASSWORD="test-password-for-stack-py")
         self.p = subprocess.Popen(
             [sys.executable, os.path.join(LIB, "stack.py"), "--base-port",

@@ -34,7 +34,7 @@ from tap import Skip  # noqa: E402
 APP_BIN = (os.environ.get("FCGI_APP_BIN")
            or os.path.join(ROOT, "fcgi-app", "fcgi-app"))
 REDIS_PASSWORD = "pool-test-pw"
-SECRET = "pool-test-secret"
+SECRET = "pool-test-secret-0123456789abcdef"
 
 
 def need_binaries():

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_config.py -- fcgi-app's settings: strict parsing, errors that name
-the setting (exit 2), the secret rules (required, *_FILE, APP_DEV), the
-listen setting, --config-table and --version.  Ports 23020-23029."""
+the setting (exit 2), the secret rules (required, at least 32 bytes,
+*_FILE, APP_DEV), the listen setting, --config-table and --version.
+Ports 23020-23029."""
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def setup():
 
 def run_app(env_extra, args=(), timeout=5):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "SESSION_SECRET": "x", "APP_LISTEN": "127.0.0.1:23029",
+           "SESSION_SECRET": P.SECRET, "APP_LISTEN": "127.0.0.1:23029",
            "REDIS_PORT": str(REDIS_PORT), "APP_WORKERS": "1"}
     env.update(env_extra)
     env = {k: v for k, v in env.items() if v is not None}
@@ -75,18 +76,59 @@ def missing_secret_refused_unless_app_dev(env):
     assert "SESSION_SECRET=(random per boot)" in a.output()
 
 
+# 32 bytes, the shortest secret accepted, and one byte less.
+SECRET_32 = "pool-secret-0123456789abcdef-012"
+SECRET_31 = SECRET_32[:-1]
+
+
+@t.case
+def short_secrets_stop_startup_naming_the_setting(env):
+    assert len(SECRET_32) == 32
+    for name in ("SESSION_SECRET", "SESSION_SECRET_PREVIOUS"):
+        for value in (SECRET_31, "x"):
+            p = run_app({name: value})
+            assert p.returncode == 2, (name, value, p.returncode, p.stderr)
+            want = (f"fcgi-app: config: {name}: too short "
+                    f"({len(value)} bytes, at least 32 required")
+            assert p.stderr.startswith(want), (name, p.stderr)
+        assert SECRET_31 not in p.stderr, "secret shown"
+    # from a file: the trailing newline does not count
+    f = os.path.join(env.tmp, "short-secret")
+    with open(f, "w") as fh:
+        fh.write(SECRET_31 + "\n")
+    p = run_app({"SESSION_SECRET": None, "SESSION_SECRET_FILE": f})
+    assert p.returncode == 2, p
+    assert p.stderr.startswith(
+        "fcgi-app: config: SESSION_SECRET: too short (31 bytes"), p.stderr
+    p = run_app({"SESSION_SECRET_PREVIOUS_FILE": f})
+    assert p.returncode == 2, p
+    assert p.stderr.startswith(
+        "fcgi-app: config: SESSION_SECRET_PREVIOUS: too short"), p.stderr
+    # APP_DEV=1 does not excuse a short secret (it only fills a missing one)
+    p = run_app({"SESSION_SECRET": SECRET_31, "APP_DEV": "1"})
+    assert p.returncode == 2 and "too short" in p.stderr, p.stderr
+    # exactly 32 bytes, current and previous: serves and signs with it
+    a = env.app("127.0.0.1:23025", REDIS_PORT,
+                {"SESSION_SECRET": SECRET_32,
+                 "SESSION_SECRET_PREVIOUS": SECRET_32[::-1],
+                 "APP_WORKERS": "1"}, name="secret32")
+    c = P.cookie_of(a.get("/"))
+    assert c == P.sign_cookie(P.sid_of(c), secret=SECRET_32), c
+
+
 @t.case
 def secret_files_work_and_conflicts_are_errors(env):
     f = os.path.join(env.tmp, "secret")
     with open(f, "w") as fh:
-        fh.write("file-secret-123\n")
+        fh.write("file-secret-0123456789abcdef-0123\n")
     a = env.app("127.0.0.1:23022", REDIS_PORT,
                 {"SESSION_SECRET": None, "SESSION_SECRET_FILE": f,
                  "APP_WORKERS": "1"}, name="filesecret")
     c = P.cookie_of(a.get("/"))
-    assert c == P.sign_cookie(P.sid_of(c), secret="file-secret-123"), \
+    assert c == P.sign_cookie(P.sid_of(c),
+                              secret="file-secret-0123456789abcdef-0123"), \
         "cookie not signed with the file's secret (newline stripped)"
-    assert "file-secret-123" not in a.output(), "secret logged"
+    assert "file-secret-0123456789abcdef" not in a.output(), "secret logged"
     p = run_app({"SESSION_SECRET_FILE": f})
     assert p.returncode == 2 and "both set" in p.stderr, p.stderr
     p = run_app({"SESSION_SECRET": None,
@@ -98,7 +140,7 @@ def secret_files_work_and_conflicts_are_errors(env):
 @t.case
 def effective_config_logged_once_with_secrets_redacted(env):
     a = env.app("127.0.0.1:23023", REDIS_PORT,
-                {"SESSION_SECRET": "sekrit-value-1",
+                {"SESSION_SECRET": "sekrit-value-1-0123456789abcdef-01",
                  "REDIS_PASSWORD": P.REDIS_PASSWORD, "APP_WORKERS": "1"},
                 name="redact")
     a.get("/")

@@ -20,7 +20,7 @@ def start_app(env):
     os.mkdir(env.logdir)
     env.a = env.app(f"127.0.0.1:{APP_PORT}", REDIS_PORT, {
         "APP_BODY_LIMIT": "100", "LOG_DIR": env.logdir,
-        "SESSION_SECRET_PREVIOUS": "old-secret"})
+        "SESSION_SECRET_PREVIOUS": "old-secret-0123456789abcdef-01234"})
 
 
 def setup():
@@ -136,7 +136,7 @@ def repeated_cookie_first_one_wins(env):
 def previous_secret_verifies_and_is_resigned(env):
     c = P.cookie_of(env.a.get("/"))
     sid = P.sid_of(c)
-    old = P.sign_cookie(sid, secret="old-secret")
+    old = P.sign_cookie(sid, secret="old-secret-0123456789abcdef-01234")
     r = env.a.get("/", cookie=old)
     new = P.cookie_of(r)
     assert P.sid_of(new) == sid, "previous secret not accepted"

@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_WIRE_MAX     ((size_t) 96 * 1024)   /* < the socket buffer */
 #define FUZZ_RESP_MAX     ((size_t) 1024 * 1024)
 #define FUZZ_BODY_LIMIT   "512"         /* APP_BODY_LIMIT: 413 reachable */
-#define FUZZ_SECRET       "fuzz-params-secret-0123456789"
+#define FUZZ_SECRET       "fuzz-params-secret-0123456789abcdef"
 
 /* FastCGI 1.0 (spec section 8) */
 #define FUZZ_FCGI_VERSION        1
