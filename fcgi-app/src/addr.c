@@ -62,6 +62,13 @@ addr_parse_one(const char *p, size_t len, struct addr_hp *a, char *err,
     if (hostlen >= 2 && host[0] == '[' && host[hostlen - 1] == ']') {
         host++;
         hostlen -= 2;
+        if (memchr(host, '[', hostlen) != NULL
+            || memchr(host, ']', hostlen) != NULL)
+        {
+            snprintf(err, errlen, "\"%.*s\": stray bracket in the host",
+                     shown, p);
+            return -1;
+        }
     } else if (memchr(host, ':', hostlen) != NULL
                || memchr(host, '[', hostlen) != NULL
                || memchr(host, ']', hostlen) != NULL)

@@ -11,7 +11,7 @@
  *     IDLE     waiting for a request (just accepted: `fresh`; or kept by
  *              nginx between requests).  On each arrival the loop peeks
  *              (MSG_PEEK) at what the socket holds and frames it
- *              (worker_frame): a whole request, up to its empty STDIN
+ *              (frame.c): a whole request, up to its empty STDIN
  *              record, is served at once; a part of one waits (PARTIAL);
  *     PARTIAL  a request head is arriving; more arrivals re-peek (edge-
  *              triggered: a peek that leaves bytes behind fires no event,
@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "fcgi.h"
+#include "frame.h"
 #include "handler.h"
 #include "log.h"
 #include "loop.h"
@@ -75,13 +76,6 @@
 
 enum conn_state { CONN_IDLE, CONN_PARTIAL, CONN_SERVING, CONN_CLOSING };
 
-/* What a peek at a connection's bytes holds (worker_frame). */
-enum frame {
-    FRAME_MORE,        /* part of a request: wait for the rest */
-    FRAME_WHOLE,       /* a whole request, body and end record included */
-    FRAME_HEAD,        /* head whole, body past the window */
-    FRAME_REJECT       /* libfcgi rejects it at once (bad version): let it */
-};
 
 struct worker;
 
@@ -203,35 +197,6 @@ worker_conn_deadline(struct conn *c, int64_t ms)
     (void) loop_timer_at(c->w->loop, &c->timer, loop_now_ms(c->w->loop) + ms);
 }
 
-/* 1 if the first n bytes of a connection frame a whole request (records up
- * to the empty STDIN record that ends it: nginx sends it right after the
- * params, or after the body it buffered).  Spec: FastCGI 1.0, 3.3 (record
- * header: version, type, request id, content length, padding length). */
-static enum frame
-worker_frame(const unsigned char *buf, size_t n)
-{
-    size_t off = 0, clen;
-    int    head_done = 0;
-
-    while (off + 8 <= n) {
-        if (buf[off] != 1) {
-            return FRAME_REJECT;
-        }
-        clen = ((size_t) buf[off + 4] << 8) | buf[off + 5];
-        if (buf[off + 1] == 4 && clen == 0) {      /* FCGI_PARAMS, empty */
-            head_done = 1;
-        }
-        if (buf[off + 1] == 5 && clen == 0) {      /* FCGI_STDIN, empty */
-            return FRAME_WHOLE;
-        }
-        off += 8 + clen + buf[off + 6];
-    }
-    if (n >= WORKER_PEEK_MAX) {
-        return head_done ? FRAME_HEAD : FRAME_REJECT;
-    }
-    return FRAME_MORE;
-}
-
 static void worker_conn_readable(struct conn *c, uint32_t events);
 
 /* Keep a finished request object for the next request.  Can't fail. */
@@ -348,7 +313,7 @@ worker_conn_readable(struct conn *c, uint32_t events)
     if (n < 0) {
         return;                     /* nothing there after all */
     }
-    f = worker_frame(buf, (size_t) n);
+    f = frame_scan(buf, (size_t) n, WORKER_PEEK_MAX);
     if (f == FRAME_MORE && (events & (EPOLLRDHUP | EPOLLHUP))) {
         f = FRAME_WHOLE;            /* the sender is done: libfcgi reads to
                                      * EOF and the handler refuses what is

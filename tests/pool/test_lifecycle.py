@@ -260,6 +260,9 @@ def sigusr1_reopens_renamed_log(env):
     time.sleep(0.2)                  # workers get the forwarded signal
     for _ in range(6):               # reach both workers
         a.get("/hello/after")
+    # a worker writes its log once per loop turn, just after the answers
+    P.wait_until(lambda: open(path).read().count("/hello/after") == 6, 1,
+                 what="six /hello/after lines in the new file")
     new = open(path).read()
     old = open(path + ".1").read()
     assert "/hello/before" in old and "/hello/between" in old, old

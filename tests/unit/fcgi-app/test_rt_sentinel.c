@@ -28,7 +28,7 @@ clear_env(void)
     for (i = 0; test_vars[i] != NULL; i++) {
         unsetenv(test_vars[i]);
     }
-    setenv("SESSION_SECRET", "s", 1);
+    setenv("SESSION_SECRET", "unit-test-secret-0123456789abcdef", 1);
 }
 
 static void
@@ -79,6 +79,8 @@ test_parse_rejects(void)
     expect_bad(":26379", 4, "host empty");
     expect_bad("::1:26379", 4, "[addr]:port");
     expect_bad("[::1:26379", 4, "[addr]:port");
+    /* found by tests/fuzz/fcgi-app/fuzz_addr.c */
+    expect_bad("[::q]:q]:65535", 4, "stray bracket");
     expect_bad("a:1 b:2 c:3", 2, "more than 2");
     memset(long_host, 'a', ADDR_HOST_MAX);
     memcpy(long_host + ADDR_HOST_MAX, ":1", 3);
