@@ -21,6 +21,10 @@
 #   3. supervise nginx: it runs in the foreground as our child; SIGTERM,
 #      SIGQUIT, SIGINT, SIGHUP and SIGUSR1 are forwarded to it, and we exit
 #      with its status when it exits.
+# Before any of this, once, it fills in LIMITS_TEMPLATE (per-client limits,
+# nginx/app/limits.conf.in) from the NGINX_LIMIT_* settings and writes
+# LIMITS_FILE, which the main config includes; a bad setting stops it
+# before nginx starts, naming the setting.
 #
 # Usage: upstream-watch.sh [nginx options...]
 #   The options (e.g. "-p /run/x -c /run/x/nginx.conf") go to every nginx
@@ -33,6 +37,11 @@
 #   UPSTREAM_KEEPALIVE 32           idle kept connections per nginx worker
 #   UPSTREAM_INTERVAL  1                            seconds between checks
 #   NGINX              nginx                                the binary
+#   NGINX_LIMIT_REQ_RATE   50     requests/s per client address (1-1000000)
+#   NGINX_LIMIT_REQ_BURST  100    served at once beyond the rate (0-1000000)
+#   NGINX_LIMIT_CONN       50     requests in progress per address (1-65535)
+#   LIMITS_TEMPLATE    /etc/nginx/app/limits.conf.in           the template
+#   LIMITS_FILE        /var/lib/nginx/limits.conf      what nginx includes
 
 set -u
 
@@ -42,6 +51,11 @@ UPSTREAM_FILE=${UPSTREAM_FILE:-/var/lib/nginx/upstream/fcgi-app.conf}
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-32}
 UPSTREAM_INTERVAL=${UPSTREAM_INTERVAL:-1}
 NGINX=${NGINX:-nginx}
+NGINX_LIMIT_REQ_RATE=${NGINX_LIMIT_REQ_RATE:-50}
+NGINX_LIMIT_REQ_BURST=${NGINX_LIMIT_REQ_BURST:-100}
+NGINX_LIMIT_CONN=${NGINX_LIMIT_CONN:-50}
+LIMITS_TEMPLATE=${LIMITS_TEMPLATE:-/etc/nginx/app/limits.conf.in}
+LIMITS_FILE=${LIMITS_FILE:-/var/lib/nginx/limits.conf}
 
 nginx_pid=
 watch_pid=
@@ -89,6 +103,50 @@ render() {
     # sent on a connection the far side is closing).
     printf '    keepalive_timeout 30s;\n'
     printf '}\n'
+}
+
+# Return 0 when $2 (the value of setting $1) is a whole number from $3 to
+# $4; otherwise log why and return 1.  No sign, no leading zero (shell
+# arithmetic reads 050 as octal), and no more digits than the maximum has
+# (so that "test" never meets a number too large for it).
+check_number() {
+    case $2 in
+        '' | *[!0-9]* | 0?*) ;;
+        *)
+            if [ "${#2}" -le "${#4}" ] && [ "$2" -ge "$3" ] \
+                && [ "$2" -le "$4" ]; then
+                return 0
+            fi
+            ;;
+    esac
+    log "$1=\"$2\": want a whole number from $3 to $4"
+    return 1
+}
+
+# Write LIMITS_FILE: LIMITS_TEMPLATE with its @...@ placeholders filled in
+# from the NGINX_LIMIT_* settings.  Returns 1 (logged) on a bad setting or
+# when the file cannot be written.
+render_limits() {
+    bad=0
+    check_number NGINX_LIMIT_REQ_RATE "$NGINX_LIMIT_REQ_RATE" 1 1000000 \
+        || bad=1
+    check_number NGINX_LIMIT_REQ_BURST "$NGINX_LIMIT_REQ_BURST" 0 1000000 \
+        || bad=1
+    check_number NGINX_LIMIT_CONN "$NGINX_LIMIT_CONN" 1 65535 || bad=1
+    [ "$bad" -eq 0 ] || return 1
+    mkdir -p "$(dirname "$LIMITS_FILE")" || return 1
+    # The values are plain digits (checked above): safe inside sed and
+    # inside nginx's config.
+    {
+        printf '# Written by upstream-watch.sh from %s; do not edit.\n' \
+            "$LIMITS_TEMPLATE"
+        sed -e "s/@LIMIT_REQ_RATE@/$NGINX_LIMIT_REQ_RATE/g" \
+            -e "s/@LIMIT_REQ_BURST@/$NGINX_LIMIT_REQ_BURST/g" \
+            -e "s/@LIMIT_CONN@/$NGINX_LIMIT_CONN/g" "$LIMITS_TEMPLATE"
+    } > "$LIMITS_FILE.new" || return 1
+    mv "$LIMITS_FILE.new" "$LIMITS_FILE" || return 1
+    log "per-client limits: $NGINX_LIMIT_REQ_RATE requests/s," \
+        "burst $NGINX_LIMIT_REQ_BURST, $NGINX_LIMIT_CONN in progress"
 }
 
 # Bring UPSTREAM_FILE in line with DNS.  $1 is "reload" to signal nginx
@@ -167,6 +225,11 @@ trap 'got="$got INT"' INT
 trap 'got="$got HUP"' HUP
 trap 'got="$got USR1"' USR1
 
+if ! render_limits; then
+    log "no valid $LIMITS_FILE; not starting nginx"
+    exit 1
+fi
+
 if ! update start "$@"; then
     log "cannot write a valid $UPSTREAM_FILE; not starting nginx"
     exit 1
@@ -179,9 +242,12 @@ log "nginx started (pid $nginx_pid)"
 # The watch loop runs in a subshell, so that this shell can sit in
 # "wait" on nginx (traps run as soon as a signal arrives).  A subshell
 # gets default signal dispositions, and we kill it when nginx is gone.
+# It also stops by itself once nginx is gone: our kill can arrive before
+# its "trap -" has run, and the inherited trap then swallows it (seen with
+# an nginx that exited at once: the watcher hung in "wait" below).
 (
     trap - TERM QUIT INT HUP USR1
-    while :; do
+    while kill -0 "$nginx_pid" 2>/dev/null; do
         sleep "$UPSTREAM_INTERVAL"
         update reload "$@"
     done

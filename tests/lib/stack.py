@@ -55,6 +55,20 @@ DEV_PORTS = {"http": 3000, "internal": 3001, "app": 9000,
 
 REDIS_NODES = ("primary", "replica1", "replica2")
 
+# nginx's per-client limits: setting -> (template placeholder, default,
+# minimum, maximum).  The same settings, defaults and bounds as
+# nginx/upstream-watch.sh, which fills in the same template in containers.
+NGINX_LIMITS = {
+    "NGINX_LIMIT_REQ_RATE": ("@LIMIT_REQ_RATE@", 50, 1, 1000000),
+    "NGINX_LIMIT_REQ_BURST": ("@LIMIT_REQ_BURST@", 100, 0, 1000000),
+    "NGINX_LIMIT_CONN": ("@LIMIT_CONN@", 50, 1, 65535),
+}
+LIMITS_TEMPLATE = os.path.join(NGINX_DIR, "app", "limits.conf.in")
+# What a Stack gets unless told otherwise: every limit at its maximum.
+# Tests and benchmarks send thousands of requests a second from 127.0.0.1,
+# which the shipped defaults would (rightly) refuse.
+NGINX_LIMITS_MAX = {name: spec[3] for name, spec in NGINX_LIMITS.items()}
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -230,6 +244,11 @@ class Stack:
                service name (instances listen on <addr>:<app port>).
     hosts_file: with watch, run the watcher in a private mount namespace
                where this file is bind-mounted over /etc/hosts.
+    nginx_limits: nginx's per-client limits, {NGINX_LIMIT_*: value}; a
+               setting left out takes its shipped default ({}: all the
+               defaults, what `make run` uses).  None: every limit at its
+               maximum (NGINX_LIMITS_MAX), so that load from one address
+               is never refused.
     """
 
     def __init__(self, run_dir=None, base_port=None, *, app=True,
@@ -237,7 +256,7 @@ class Stack:
                  nginx_workers=2, session_secret=None,
                  redis_password=None, watch=None, hosts_file=None,
                  app_env=None, apps=None, pool_socket="tcp", keep=False,
-                 verbose=False):
+                 verbose=False, nginx_limits=None):
         self.ports = ports_for(base_port)
         self.keep = keep
         self._own_run_dir = run_dir is None
@@ -266,6 +285,8 @@ class Stack:
         self.watch = watch
         self.hosts_file = hosts_file
         self.app_env = dict(app_env or {})
+        self.nginx_limits = limit_values(
+            NGINX_LIMITS_MAX if nginx_limits is None else nginx_limits)
         self.verbose = verbose
         self.procs = {}
         self.started = False
@@ -293,6 +314,7 @@ class Stack:
         self.nginx_conf = os.path.join(r, "nginx", "nginx.conf")
         self.collector_out = os.path.join(r, "out", "collector.jsonl")
         self.upstream_conf = os.path.join(r, "nginx", "upstream.conf")
+        self.limits_conf = os.path.join(r, "nginx", "limits.conf")
         self.app_specs = [
             (n, listen or "unix:" + os.path.join(r, "fcgi-app.sock"), h)
             for n, listen, h in self.app_specs]
@@ -609,6 +631,16 @@ class Stack:
     def _keepalive(self):
         return 32           # upstream-watch.sh's UPSTREAM_KEEPALIVE default
 
+    def _render_limits(self):
+        """nginx/app/limits.conf.in with this stack's limits filled in, as
+        upstream-watch.sh writes it in containers."""
+        with open(LIMITS_TEMPLATE) as f:
+            text = f.read()
+        for name, value in self.nginx_limits.items():
+            text = text.replace(NGINX_LIMITS[name][0], str(value))
+        return ("# Written by tests/lib/stack.py from "
+                f"{LIMITS_TEMPLATE}; do not edit.\n" + text)
+
     def _render_nginx_conf(self):
         r = self.run_dir
         tmp = os.path.join(r, "nginx", "tmp")
@@ -633,6 +665,7 @@ class Stack:
             f"    access_log {self.logs['nginx-access']} combined;\n"
             f"{temp_paths}"
             f"    include {self.upstream_conf};\n"
+            f"    include {self.limits_conf};\n"
             "    server {\n"
             f"        listen 127.0.0.1:{self.ports['http']};\n"
             "        set $app_internal 0;\n"
@@ -662,7 +695,10 @@ class Stack:
                    "UPSTREAM_PORT": str(self.ports["app"]),
                    "UPSTREAM_FILE": self.upstream_conf,
                    "UPSTREAM_KEEPALIVE": str(self._keepalive()),
-                   "UPSTREAM_INTERVAL": "1"}
+                   "UPSTREAM_INTERVAL": "1",
+                   "LIMITS_TEMPLATE": LIMITS_TEMPLATE,
+                   "LIMITS_FILE": self.limits_conf}
+            env.update({k: str(v) for k, v in self.nginx_limits.items()})
             watcher = [os.path.join(NGINX_DIR, "upstream-watch.sh")]
             watcher += self.nginx_args()
             if self.hosts_file:
@@ -676,6 +712,8 @@ class Stack:
         else:
             with open(self.upstream_conf, "w") as f:
                 f.write(self._render_upstream())
+            with open(self.limits_conf, "w") as f:
+                f.write(self._render_limits())
             check = subprocess.run(["nginx", "-t", "-q"] + self.nginx_args(),
                                    capture_output=True, text=True)
             if check.returncode != 0:
@@ -701,6 +739,28 @@ class Stack:
         time.sleep(0.3)
         if not self.procs["collector"].alive():
             self._fail("collector", "exited at start")
+
+
+def limit_values(given):
+    """Return {setting: int} for every NGINX_LIMITS setting: given's value
+    (an int or a decimal string) or the default.  Raises StackError naming
+    a setting that is unknown, not a whole number, or out of bounds."""
+    for name in given:
+        if name not in NGINX_LIMITS:
+            raise StackError(f"unknown nginx limit {name} (known: "
+                             + ", ".join(NGINX_LIMITS) + ")")
+    values = {}
+    for name, (_, default, lo, hi) in NGINX_LIMITS.items():
+        raw = str(given.get(name, default))
+        # Digits only, no sign, no leading zero: what upstream-watch.sh
+        # accepts too.
+        if (not raw.isascii() or not raw.isdigit()
+                or (len(raw) > 1 and raw[0] == "0")
+                or not lo <= int(raw) <= hi):
+            raise StackError(f"{name}={raw!r}: want a whole number from "
+                             f"{lo} to {hi}")
+        values[name] = int(raw)
+    return values
 
 
 def _group_states(pgid):
@@ -770,10 +830,14 @@ def main(argv=None):
         signal.signal(sig, on_signal)
     given_secret = "SESSION_SECRET" in os.environ
     given_pw = "REDIS_PASSWORD" in os.environ
-    s = Stack(run_dir=args.run_dir, base_port=args.base_port,
-              collector=False if args.no_collector else None,
-              pool_socket="unix", keep=args.keep, verbose=True)
+    # Per-client limits as in a container: NGINX_LIMIT_* from the
+    # environment, the shipped defaults for the rest.
+    limits = {k: os.environ[k] for k in NGINX_LIMITS if k in os.environ}
     try:
+        s = Stack(run_dir=args.run_dir, base_port=args.base_port,
+                  collector=False if args.no_collector else None,
+                  pool_socket="unix", keep=args.keep, verbose=True,
+                  nginx_limits=limits)
         s.start()
     except KeyboardInterrupt:
         print("stack: interrupted during start", file=sys.stderr)
@@ -789,6 +853,9 @@ def main(argv=None):
         print(f"stack: redis       127.0.0.1:{p['primary']} (replicas "
               f"{p['replica1']}, {p['replica2']})")
         print(f"stack: pool        {s.app_specs[0][1]}")
+        print("stack: limits      " + ", ".join(
+            f"{k}={v}" for k, v in s.nginx_limits.items())
+            + " (per client address)")
         if not given_secret:
             print(f"stack: SESSION_SECRET={s.secret}  "
                   "(generated DEV value for this run only)")
