@@ -119,11 +119,20 @@ class Project:
     extra environment.  cmd (the compose command) is set by the caller
     once the engine is known."""
 
+    # Every request of a test comes from this host, which nginx sees as one
+    # client (the bridge gateway): the per-client limits would turn the
+    # load loops into 429s.  tests/integration/test_limits.py tests the
+    # limits themselves; a test may pass lower ones in env.
+    UNLIMITED = {"NGINX_LIMIT_REQ_RATE": "1000000",
+                 "NGINX_LIMIT_REQ_BURST": "1000000",
+                 "NGINX_LIMIT_CONN": "65535"}
+
     def __init__(self, name, port, files=("compose.yaml",), env=None):
         self.name = name
         self.port = port
         self.files = files
-        self.env = dict(env or {}, WEBSTACK_PORT=str(port))
+        self.env = dict(self.UNLIMITED, **(env or {}),
+                        WEBSTACK_PORT=str(port))
         self.cmd = None
         self._torn_down = threading.Lock()
 

@@ -79,15 +79,17 @@ services:
 """
 
 
-def config_text():
-    """compose.yaml as the compose tool renders it (interpolated)."""
+def config_text(env=None):
+    """compose.yaml as the compose tool renders it (interpolated, with env
+    added to this process's environment)."""
     if shutil.which("docker-compose"):
         cmd = ["docker-compose"]
     else:
         cmd = ["docker", "compose"]
     r = subprocess.run(cmd + ["-f", os.path.join(ROOT, "compose.yaml"),
                               "config"],
-                       capture_output=True, text=True, check=True, cwd=ROOT)
+                       capture_output=True, text=True, check=True, cwd=ROOT,
+                       env=dict(os.environ, **(env or {})))
     return r.stdout
 
 
@@ -122,12 +124,13 @@ def strip_for_swarm(text):
     return 'version: "3.9"\n' + "\n".join(out) + "\n"
 
 
-def render(outdir):
-    """Write outdir/stack.yaml and outdir/override.yaml; return paths."""
+def render(outdir, env=None):
+    """Write outdir/stack.yaml and outdir/override.yaml (compose.yaml
+    interpolated with env added); return paths."""
     stack = os.path.join(outdir, "stack.yaml")
     override = os.path.join(outdir, "override.yaml")
     with open(stack, "w") as f:
-        f.write(strip_for_swarm(config_text()))
+        f.write(strip_for_swarm(config_text(env)))
     with open(override, "w") as f:
         f.write(SWARM_OVERRIDE)
     return stack, override

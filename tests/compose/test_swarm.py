@@ -112,11 +112,13 @@ def setup():
     elif node != "active":
         raise RuntimeError(f"swarm node state {node!r}")
     state["tmp"] = tempfile.mkdtemp(prefix="test_swarm.")
-    stack, override = swarm_stack.render(state["tmp"])
+    stack, override = swarm_stack.render(state["tmp"],
+                                         composelib.Project.UNLIMITED)
     t0 = time.monotonic()
     run(["docker", "stack", "deploy", "--resolve-image", "never",
          "-c", stack, "-c", override, STACK], timeout=300,
-        env=dict(os.environ, WEBSTACK_PORT=str(PORT)))
+        env=dict(os.environ, WEBSTACK_PORT=str(PORT),
+                 **composelib.Project.UNLIMITED))
     wait_for("GET / through the stack", root_ok, 120, interval=1)
     log(f"stack answered {time.monotonic() - t0:.1f}s after deploy")
     return {}
