@@ -110,8 +110,13 @@ static const struct config_row config_table[] = {
       "Session cookie lifetime in seconds (rolling)" },
     { "SESSION_FRESH_TTL_S", CT_INT, F(session_fresh_ttl_s), "600", "600",
       1, 315360000,
-      "Redis TTL of a brand-new session until its second visit "
-      "(flood control)" },
+      "Redis TTL of a session until it is promoted (flood control); each "
+      "visit before that stores it again with this TTL" },
+    { "SESSION_PROMOTE_AFTER_S", CT_INT, F(session_promote_after_s), "60",
+      "60", 0, 315360000,
+      "A session earns its long TTL (until cookie.expires) only at a "
+      "visit at least this long after it was created; 0: at its second "
+      "visit" },
     { "SESSION_COOKIE_SECURE", CT_BOOL, F(session_cookie_secure), "0", "0",
       0, 1, "Add the Secure attribute to the session cookie" },
     { "APP_DEV", CT_BOOL, F(app_dev), "0", "0", 0, 1,

@@ -37,6 +37,7 @@ struct config {
     char      *session_prefix;
     long long  session_max_age_s;
     long long  session_fresh_ttl_s;
+    long long  session_promote_after_s;
     int        session_cookie_secure;
 
     int        app_dev;

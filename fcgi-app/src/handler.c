@@ -11,9 +11,10 @@
  * "s:<id>.<hmac>" (cookie.c) names the Redis key <prefix><id> holding the
  * JSON document (session.c).  A cookie that is missing, garbage, wrongly
  * signed or names an unknown id is never adopted: the request gets a fresh
- * random id (no session fixation).  Flood control: a session seen once is
- * stored with SESSION_FRESH_TTL_S; from its second visit on its TTL is the
- * time until cookie.expires (rolling SESSION_MAX_AGE_S).
+ * random id (no session fixation).  Flood control: a session is stored
+ * with SESSION_FRESH_TTL_S until a visit comes SESSION_PROMOTE_AFTER_S or
+ * more after its creation; from then on its TTL is the time until
+ * cookie.expires (rolling SESSION_MAX_AGE_S).
  *
  * Budget: a request that needs Redis arms a loop timer for
  * REDIS_TIMEOUT_MS when it starts; whatever the store is doing (waiting
@@ -391,15 +392,35 @@ handler_on_saved(void *arg, enum store_rc rc, const char *val, size_t len,
     handler_finish(r);
 }
 
-/* Store r->session: a session seen at most once lives
- * SESSION_FRESH_TTL_S, later ones until cookie.expires. */
+/* 1 if r->session has earned its long TTL: seen again at least
+ * SESSION_PROMOTE_AFTER_S after it was created (a cookie replayed at once,
+ * however often, never is; docs/REDIS.md, "Sessions an attacker cannot use
+ * to push real users out").  A createdAt we cannot read counts as now. */
+static int
+handler_session_promoted(const struct hreq *r)
+{
+    const char *created = session_created(r->session);
+    int64_t     created_ms;
+
+    if (session_views(r->session) <= 1) {
+        return 0;
+    }
+    created_ms = created != NULL ? session_parse_iso8601(created) : -1;
+    if (created_ms < 0) {
+        created_ms = r->now;
+    }
+    return r->now - created_ms >= r->h->cfg->session_promote_after_s * 1000;
+}
+
+/* Store r->session: until promoted it lives SESSION_FRESH_TTL_S (again
+ * from each visit), then until cookie.expires. */
 static void
 handler_session_save(struct hreq *r)
 {
     const struct config *cfg = r->h->cfg;
     int64_t              ttl, expires;
 
-    if (session_views(r->session) <= 1) {
+    if (!handler_session_promoted(r)) {
         ttl = cfg->session_fresh_ttl_s * 1000;
     } else {
         expires = session_expires_ms(r->session);

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_flood.py -- a flood of cookie-less requests cannot fill Redis.
+"""test_flood.py -- a flood of cookie-less requests, or of new cookies each
+replayed at once, cannot fill Redis or push returning users out.
 
 Each request without a cookie creates a session.  The defence has two
 parts (docs/OPERATIONS.md, "Flood control"): a session seen once is stored
@@ -45,7 +46,8 @@ def setup():
     if shutil.which("wrk") is None:
         raise Skip("wrk not installed (Debian package wrk)")
     s = Stack(base_port=BASE, collector=False,
-              app_env={"SESSION_FRESH_TTL_S": str(FRESH_TTL_S)}).__enter__()
+              app_env={"SESSION_FRESH_TTL_S": str(FRESH_TTL_S),
+                       "SESSION_PROMOTE_AFTER_S": "1"}).__enter__()
     return {"s": s, "cookies": []}
 
 
@@ -115,10 +117,11 @@ def returning_users_get_long_ttl(ctx):
     for _ in range(RETURNING):
         st, hdrs, _ = s.get("/")
         assert st == 200
-        c = cookie_of(hdrs)
+        ctx["cookies"].append(cookie_of(hdrs))
+    time.sleep(1.1)             # back after SESSION_PROMOTE_AFTER_S
+    for c in ctx["cookies"]:
         st, _, _ = s.get("/", headers={"Cookie": c})
         assert st == 200
-        ctx["cookies"].append(c)
         assert views(s, c) == 2
     keys = scan(s)
     long_ttl = [k for k in keys
@@ -176,6 +179,63 @@ def returning_sessions_survive_the_flood(ctx):
         st, _, _ = s.get("/", headers={"Cookie": c})
         assert st == 200
         assert views(s, c) == 3, c
+
+
+REPLAY_LUA = r"""
+-- Each new cookie is replayed on the next request of the thread: the
+-- attack that once earned every session the 30-day TTL.
+local cookie = nil
+request = function()
+    if cookie ~= nil then
+        local c = cookie
+        cookie = nil
+        return wrk.format("GET", "/", {["Cookie"] = c})
+    end
+    return wrk.format("GET", "/")
+end
+response = function(status, headers, body)
+    local sc = headers["Set-Cookie"]
+    if sc ~= nil and cookie == nil then
+        cookie = string.match(sc, "^(connect%.sid=[^;]+)")
+    end
+end
+"""
+
+
+@t.case
+def replayed_cookies_cannot_push_returning_users_out(ctx):
+    # For each new cookie, GET / and replay the cookie at once, as fast as
+    # wrk can: with SESSION_PROMOTE_AFTER_S those sessions keep the short
+    # TTL, so volatile-ttl evicts them, never the returning users' (who
+    # came back after it).  Before, the replay gave each the 30-day TTL,
+    # newer than the returning users', which were then evicted first.
+    s = ctx["s"]
+    script = os.path.join(s.run_dir, "replay.lua")
+    with open(script, "w") as f:
+        f.write(REPLAY_LUA)
+    before = int(info(s, "stats").get("evicted_keys", "0"))
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", "-d8s", "--timeout", "2s", "-s", script,
+         s.url("/")], capture_output=True, text=True, timeout=60).stdout
+    print(out, file=sys.stderr)
+    m = re.search(r"(\d+) requests in", out)
+    assert m, out
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert non2xx is None, f"errors during the replay: {non2xx.group(0)}"
+    evicted = int(info(s, "stats").get("evicted_keys", "0")) - before
+    print(f"replay: {m.group(1)} requests, {evicted} keys evicted",
+          file=sys.stderr)
+    assert evicted > DATA_ROOM // 350, \
+        f"only {evicted} evicted: the replay did not overrun maxmemory"
+    keys = scan(s, limit=300)
+    long_ttl = [k for k in keys
+                if int(s.redis_cli("primary", "TTL", k)) > FRESH_TTL_S]
+    assert len(long_ttl) <= RETURNING, \
+        f"{len(long_ttl)} of {len(keys)} sampled keys hold a long TTL"
+    for c in ctx["cookies"]:
+        st, _, body = s.get("/session", headers={"Cookie": c})
+        assert st == 200 and b'"views":3' in body, \
+            f"a returning user's session was evicted: {body[:120]!r}"
 
 
 if __name__ == "__main__":

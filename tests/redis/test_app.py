@@ -55,6 +55,7 @@ def setup():
             "SESSION_SECRET": secrets.token_urlsafe(32),
             "LOG_DIR": logdir,
             "APP_HOSTNAME": "redistest",
+            "SESSION_PROMOTE_AFTER_S": "1",
         }
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
@@ -133,6 +134,7 @@ def returning_session_ttl_reaches_replicas(ctx):
     # A fresh session has a short TTL, a returning one 30 days: the split
     # that maxmemory-policy volatile-ttl relies on (docs/REDIS.md).
     assert 0 < first <= 600, "fresh session TTL %r" % first
+    time.sleep(1.1)             # SESSION_PROMOTE_AFTER_S=1
     r2 = fcgi_client.get(APP_ADDR, "/", cookie=cookie, timeout=5)
     assert r2.status == 200, (r2.status, r2.body)
     with ctx.tier.admin(BASE) as c:
