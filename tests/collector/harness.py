@@ -383,3 +383,25 @@ class Sandbox:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+# The collector options both scenario suites start it with (fast
+# checkpoints and reconciles, so a test runs in seconds), a logs dir in
+# the sandbox, and "everything arrived, then SIGTERM".
+def base_args(sb, *inputs, extra=()):
+    return ["--state", sb.path("state"), "--from-beginning",
+            "--checkpoint-ms", "200", "--close-quiet-ms", "300",
+            "--reconcile-ms", "500", "--drain-ms", "3000", *extra, *inputs]
+
+
+def logs(sb):
+    d = sb.path("logs")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def finish(col, writers, timeout=10):
+    assert wait_for(all_seen(col, writers), timeout), \
+        "not every line arrived in time"
+    time.sleep(0.2)
+    col.term()

@@ -25,29 +25,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from tap import Skip, Suite  # noqa: E402
 import harness  # noqa: E402
-from harness import Sandbox, check, paced, wait_for, all_seen  # noqa: E402
+from harness import (Sandbox, all_seen, base_args, check, finish,  # noqa: E402
+                     logs, paced, wait_for)
 
 t = Suite()
 RATE = 1000          # lines per second per writer
 
 
-def base_args(sb, *inputs, extra=()):
-    return ["--state", sb.path("state"), "--from-beginning",
-            "--checkpoint-ms", "200", "--close-quiet-ms", "300",
-            "--reconcile-ms", "500", "--drain-ms", "3000", *extra, *inputs]
-
-
-def logs(sb):
-    d = sb.path("logs")
-    os.makedirs(d, exist_ok=True)
-    return d
-
-
-def finish(col, writers, timeout=10):
-    assert wait_for(all_seen(col, writers), timeout), \
-        "not every line arrived in time"
-    time.sleep(0.2)
-    col.term()
 
 
 @t.case

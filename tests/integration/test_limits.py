@@ -62,14 +62,8 @@ def get(port, path, src, method="GET", headers=None, body=None,
         timeout=10.0):
     """One request from source address src on a fresh connection:
     (status, header pairs, body)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
-                                   source_address=(src, 0))
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, r.getheaders(), r.read()
-    finally:
-        c.close()
+    return stacklib.http_get(port, path, headers=headers, method=method,
+                             body=body, timeout=timeout, source=src)
 
 
 def check_429(status, hdrs, body):

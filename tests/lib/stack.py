@@ -134,12 +134,15 @@ def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
 # --- HTTP helpers ---------------------------------------------------------
 
 def http_get(port, path, headers=None, method="GET", body=None,
-             timeout=10.0):
-    """One request on a fresh connection; returns (status, headers, body).
+             timeout=10.0, source=None):
+    """One request on a fresh connection, from the loopback address source
+    (None: the kernel's choice); returns (status, headers, body).
 
     headers in the answer is a list of (name, value) pairs (Set-Cookie may
     repeat).  Raises OSError when nothing answers."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=timeout,
+        source_address=(source, 0) if source else None)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
