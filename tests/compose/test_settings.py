@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""test_settings.py -- the settings compose.yaml takes from the user's
+environment reach the services, with their documented defaults.
+
+Renders compose.yaml with the compose tool (`config`, no containers) with
+and without the variables set: SESSION_COOKIE_SECURE for the app (a
+Compose setting for stacks served through a TLS proxy, docs/OPERATIONS.md)
+and the per-client limits NGINX_LIMIT_* for nginx (docs/NGINX.md).  Skips
+(77) only when no compose tool is installed.
+"""
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import swarm_stack  # noqa: E402
+from tap import Skip, Suite  # noqa: E402
+
+VARS = ("SESSION_COOKIE_SECURE", "NGINX_LIMIT_REQ_RATE",
+        "NGINX_LIMIT_REQ_BURST", "NGINX_LIMIT_CONN")
+t = Suite()
+
+
+def setup():
+    if not (shutil.which("docker-compose") or shutil.which("docker")):
+        raise Skip("no compose tool installed")
+    for v in VARS:                 # the defaults must not come from here
+        os.environ.pop(v, None)
+
+
+def service_env(text, service):
+    """The environment block of service in `compose config` output, as a
+    dict (both tools print it as a mapping)."""
+    out, inside, env = {}, False, False
+    for line in text.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            inside = line.strip() == service + ":"
+            env = False
+            continue
+        if not inside:
+            continue
+        if line.startswith("    ") and not line.startswith("     "):
+            env = line.strip() == "environment:"
+            continue
+        if env and line.startswith("      ") and ":" in line:
+            k, v = line.strip().split(":", 1)
+            out[k] = v.strip().strip("'\"")
+    return out
+
+
+@t.case
+def defaults_reach_the_services():
+    text = swarm_stack.config_text()
+    app, nginx = service_env(text, "fcgi-app"), service_env(text, "nginx")
+    assert app.get("SESSION_COOKIE_SECURE") == "0", app
+    assert nginx.get("NGINX_LIMIT_REQ_RATE") == "50", nginx
+    assert nginx.get("NGINX_LIMIT_REQ_BURST") == "100", nginx
+    assert nginx.get("NGINX_LIMIT_CONN") == "50", nginx
+
+
+@t.case
+def user_values_reach_the_services():
+    text = swarm_stack.config_text({"SESSION_COOKIE_SECURE": "1",
+                                    "NGINX_LIMIT_REQ_RATE": "7",
+                                    "NGINX_LIMIT_REQ_BURST": "8",
+                                    "NGINX_LIMIT_CONN": "9"})
+    app, nginx = service_env(text, "fcgi-app"), service_env(text, "nginx")
+    assert app.get("SESSION_COOKIE_SECURE") == "1", app
+    limits = tuple(nginx.get(k) for k in VARS[1:])
+    assert limits == ("7", "8", "9"), nginx
+
+
+t.run(setup)
