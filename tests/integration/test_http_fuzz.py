@@ -20,7 +20,8 @@ was cut short on purpose, nginx was still waiting for the rest of it (we
 then close our side), or earlier answers had closed the connection.  A
 complete, unmutated request that gets no answer fails.
 
-Bounded and reproducible: FUZZ_HTTP_SEED (default: random, printed),
+Bounded and reproducible: FUZZ_HTTP_SEED (default 20261204; "random"
+draws one, printed),
 FUZZ_HTTP_SECONDS (default 25) and FUZZ_HTTP_COUNT (default 6000) bound
 the run; case i is generated from (seed, i) alone, so FUZZ_HTTP_CASE=i
 replays one case of a seed.  Ports 20600-20612.
@@ -43,8 +44,12 @@ from stack import Stack, APP_BIN  # noqa: E402
 from httpc import headers_of  # noqa: E402
 
 BASE = 20600
-SEED = int(os.environ.get("FUZZ_HTTP_SEED")
-           or random.SystemRandom().randrange(1 << 32))
+# A fixed seed by default, so that the suite (and CI) runs the same cases
+# every time; FUZZ_HTTP_SEED=random draws a new one (printed), for a
+# developer exploring further.
+_SEED_ENV = os.environ.get("FUZZ_HTTP_SEED") or "20261204"
+SEED = (random.SystemRandom().randrange(1 << 32) if _SEED_ENV == "random"
+        else int(_SEED_ENV))
 SECONDS = float(os.environ.get("FUZZ_HTTP_SECONDS", "25"))
 COUNT = int(os.environ.get("FUZZ_HTTP_COUNT", "6000"))
 ONLY = os.environ.get("FUZZ_HTTP_CASE")
@@ -438,10 +443,13 @@ def parse_answers(data, case):
         cl = headers.get("content-length", [None])[0]
         te = headers.get("transfer-encoding", [""])[0].lower()
         bodyless = method == b"HEAD" or status in (204, 304)
-        if bodyless and cl is not None and not data.startswith(
-                b"HTTP/", pos) and len(data) - pos >= int(cl) > 0:
+        if bodyless and status >= 400 and cl is not None \
+                and not data.startswith(b"HTTP/", pos) \
+                and len(data) - pos >= int(cl) > 0:
             # nginx did not take the request for a HEAD (its request line
             # was rejected before the method counted): the body is there.
+            # Only an error answer can be that; a 2xx to a HEAD has no
+            # body even when an HTTP/0.9 answer (no status line) follows.
             bodyless = False
         if bodyless:
             body = b""
