@@ -405,3 +405,10 @@ def finish(col, writers, timeout=10):
         "not every line arrived in time"
     time.sleep(0.2)
     col.term()
+
+
+def need_binary():
+    """A suite's setup: skip (77) when the collector is not built."""
+    from tap import Skip
+    if not os.access(BINARY, os.X_OK):
+        raise Skip(f"{BINARY} not built (make -C collector)")

@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from tap import Skip, Suite  # noqa: E402
+from tap import Suite  # noqa: E402
 import harness  # noqa: E402
 from harness import (Sandbox, all_seen, base_args, check, finish,  # noqa: E402
                      logs, wait_for)
@@ -341,9 +341,7 @@ def partial_line_budget_bounds_memory():
 
 
 def setup():
-    if not os.access(harness.BINARY, os.X_OK):
-        raise Skip(f"{harness.BINARY} not built (make -C collector)")
-    return None
+    harness.need_binary()
 
 
 if __name__ == "__main__":

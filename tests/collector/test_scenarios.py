@@ -841,9 +841,7 @@ def tcp_json_lines_with_reconnect():
 
 
 def setup():
-    if not os.access(harness.BINARY, os.X_OK):
-        raise Skip(f"{harness.BINARY} not built (make -C collector)")
-    return None
+    harness.need_binary()
 
 
 if __name__ == "__main__":
