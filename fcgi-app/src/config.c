@@ -123,7 +123,8 @@ static const struct config_row config_table[] = {
       "Development mode: a missing secret becomes a random per-boot one" },
     { "APP_LISTEN", CT_STR, F(app_listen), "127.0.0.1:9000",
       "127.0.0.1:9000", 0, 0,
-      "FastCGI socket: host:port, [v6]:port or unix:/path (mode 0660)" },
+      "FastCGI socket: host:port, [v6]:port or unix:/path (mode 0660); "
+      "a host name binds the first of its addresses this host has" },
     { "APP_WORKERS", CT_INT, F(app_workers), NULL, "(CPUs)", 1, 256,
       "Worker processes" },
     { "APP_THREADS", CT_INT, F(app_threads), "1", "1", 1, 256,

@@ -2,7 +2,8 @@
  *
  * The master binds the socket itself, before forking, rather than with
  * FCGX_OpenSocket(), which is IPv4-only and exit()s on a bind failure.
- * TCP (v4 or v6, SO_REUSEADDR) or a unix socket (a stale socket file is
+ * TCP (v4 or v6, SO_REUSEADDR; a host name binds the first of its
+ * addresses that is this host's) or a unix socket (a stale socket file is
  * replaced; anything else at the path is refused), non-blocking and
  * close-on-exec, listen() with SOMAXCONN.
  */
@@ -76,6 +77,49 @@ listen_unix(const char *spec, const char *path, int *bad, char *err,
     return fd;
 }
 
+/* Bind and listen on the first address of ai that this host has: a name
+ * with several addresses (a network alias shared by every pool instance,
+ * which Docker's DNS answers with one address per instance) binds this
+ * instance's own one.  An address that is not local (EADDRNOTAVAIL) is
+ * skipped; any other failure stops at once.  The fd, or -1 with err. */
+static int
+listen_first_local(const char *spec, const struct addrinfo *ai, char *err,
+                   size_t errlen)
+{
+    const struct addrinfo *a;
+    int                    fd, e, one = 1;
+
+    for (a = ai; a != NULL; a = a->ai_next) {
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+        if (fd == -1) {
+            snprintf(err, errlen, "APP_LISTEN=\"%s\": socket() failed: %s",
+                     spec, strerror(errno));
+            return -1;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            e = errno;
+            snprintf(err, errlen, "APP_LISTEN=\"%s\": bind() failed: %s%s",
+                     spec, strerror(e), e == EADDRNOTAVAIL
+                     ? " (none of its addresses is this host's)" : "");
+            close(fd);
+            if (e == EADDRNOTAVAIL) {
+                continue;
+            }
+            return -1;
+        }
+        if (listen(fd, SOMAXCONN) != 0) {
+            snprintf(err, errlen, "APP_LISTEN=\"%s\": listen() failed: %s",
+                     spec, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    return -1;
+}
+
 int
 listen_open(const char *spec, int *bad, char *err, size_t errlen)
 {
@@ -83,7 +127,7 @@ listen_open(const char *spec, int *bad, char *err, size_t errlen)
     char             host[256], port[8];
     const char      *colon, *h;
     size_t           hlen;
-    int              fd = -1, one = 1, rc;
+    int              fd, rc;
 
     *bad = 0;
 
@@ -126,31 +170,7 @@ listen_open(const char *spec, int *bad, char *err, size_t errlen)
                  gai_strerror(rc));
         return -1;
     }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                0);
-    if (fd == -1) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": socket() failed: %s",
-                 spec, strerror(errno));
-        goto error;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": bind() failed: %s", spec,
-                 strerror(errno));
-        goto error;
-    }
-    if (listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": listen() failed: %s",
-                 spec, strerror(errno));
-        goto error;
-    }
+    fd = listen_first_local(spec, ai, err, errlen);
     freeaddrinfo(ai);
     return fd;
-
-error:
-    if (fd != -1) {
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    return -1;
 }

@@ -154,9 +154,10 @@ class App:
     """fcgi-app with a given environment; master in its own session."""
 
     def __init__(self, tmp, listen, redis_port, env=None, name="app",
-                 nofile=None):
+                 nofile=None, hosts=None):
         self.tmp = tmp
         self.nofile = nofile
+        self.hosts = hosts
         self.listen = listen
         self.out_path = os.path.join(tmp, f"{name}.out")
         self.env = {
@@ -195,7 +196,14 @@ class App:
             def pre():
                 _die_with_parent()
                 resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
-        self.proc = subprocess.Popen([APP_BIN], env=self.env, stdout=out,
+        argv = [APP_BIN]
+        if self.hosts is not None:
+            # Its own mount namespace with this file as /etc/hosts, so a
+            # test can give names the addresses it needs (root only).
+            argv = ["unshare", "-m", "sh", "-c",
+                    'mount --bind "$1" /etc/hosts && exec "$2"', "sh",
+                    self.hosts, APP_BIN]
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=out,
                                      stderr=subprocess.STDOUT,
                                      start_new_session=True,
                                      preexec_fn=pre)
@@ -320,8 +328,8 @@ class Env:
         return r.start()
 
     def app(self, listen, redis_port, env=None, name="app", wait=True,
-            nofile=None):
-        a = App(self.tmp, listen, redis_port, env, name, nofile)
+            nofile=None, hosts=None):
+        a = App(self.tmp, listen, redis_port, env, name, nofile, hosts)
         self.procs.append(a)
         return a.start(wait)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """test_listen.py -- APP_LISTEN forms the master binds itself: a unix
-socket (mode 0660, stale file replaced, removed on exit) and IPv6
-loopback.  Ports 23050-23059."""
+socket (mode 0660, stale file replaced, removed on exit), IPv6 loopback,
+and a host name with several addresses, of which the app binds the one
+that is this host's (how compose.yaml keeps the pool off the data
+network).  Ports 23050-23059."""
 import os
 import signal
 import socket
@@ -85,6 +87,71 @@ def ipv4_loopback_explicit(env):
     finally:
         s.close()
     assert refused, "IPv4 bind also answered on ::1"
+
+
+def hosts_file(env, name, *addrs):
+    """An /etc/hosts giving name the addresses addrs, in that order."""
+    path = os.path.join(env.tmp, f"hosts-{name}")
+    with open(path, "w") as f:
+        f.write("127.0.0.1 localhost\n")
+        for a in addrs:
+            f.write(f"{a} {name}\n")
+    return path
+
+
+def foreign(n):
+    """n IPv4 addresses from the documentation ranges that this host does
+    not have (bind() refuses them); a machine may use one of them."""
+    out = []
+    for a in ("198.51.100.7", "203.0.113.7", "198.51.100.8", "203.0.113.8",
+              "192.0.2.7", "192.0.2.8"):
+        with socket.socket() as s:
+            try:
+                s.bind((a, 0))
+            except OSError:
+                out.append(a)
+        if len(out) == n:
+            return out
+    raise AssertionError(f"this host has too many documentation addresses")
+
+
+def need_root():
+    if os.geteuid() != 0:
+        raise Skip("needs root for a private mount namespace (/etc/hosts)")
+
+
+@t.case
+def name_with_several_addresses_binds_the_local_one(env):
+    # An address this host does not have: bind() says EADDRNOTAVAIL and
+    # the master goes on to 127.0.0.2, which it has; the listener then
+    # answers there and on no other loopback address.
+    need_root()
+    a1, a2 = foreign(2)
+    hosts = hosts_file(env, "pool-alias", a1, "127.0.0.2", a2)
+    a = env.app("pool-alias:23054", REDIS_PORT, {"APP_WORKERS": "1"},
+                name="alias", wait=False, hosts=hosts)
+    a.listen = "127.0.0.2:23054"
+    P.wait_until(a.healthy, 10, what="fcgi-app on 127.0.0.2")
+    assert a.get("/healthz").status == 200
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        refused = s.connect_ex(("127.0.0.1", 23054)) != 0
+    finally:
+        s.close()
+    assert refused, "bound more than the name's local address"
+
+
+@t.case
+def name_with_no_local_address_stops_naming_the_setting(env):
+    need_root()
+    hosts = hosts_file(env, "elsewhere", *foreign(2))
+    a = env.app("elsewhere:23055", REDIS_PORT, {"APP_WORKERS": "1"},
+                name="elsewhere", wait=False, hosts=hosts)
+    rc = a.wait_exit(5)
+    out = a.output()
+    assert rc not in (None, 0), f"exit {rc}: {out[-500:]}"
+    assert "APP_LISTEN" in out and "none of its addresses" in out, out
 
 
 @t.case
