@@ -11,7 +11,9 @@
 # ACL file) and replaces @ADMIN_HASH@, @APP_HASH@, @REPLICATION_HASH@ and
 # @SENTINEL_HASH@ by the SHA-256 (hex) of the password in SECRETS_DIR/admin,
 # app, replication and sentinel: the `#<sha256>` ACL form, so the file holds
-# no plain password.  The secrets are checked first (secrets.sh check).  OUT
+# no plain password.  Where SECRETS_DIR has NAME.sha256 instead of NAME (a
+# data node gets only the hashes of the passwords it never sends, see
+# secrets.sh), that hash is used.  The secrets are checked first.  OUT
 # is written to a temporary file, mode 0600, and renamed into place, so
 # Redis never reads half a file.  Exit status: 0 ok, 1 error (on stderr).
 
@@ -32,12 +34,19 @@ here=$(dirname "$0")
 
 [ -r "$template" ] || die "cannot read ACL template $template"
 [ -x "$here/secrets.sh" ] || die "secrets.sh not found beside $0"
-"$here/secrets.sh" check "$secrets"
+"$here/secrets.sh" check "$secrets" admin.sha256 app.sha256 \
+    replication.sha256 sentinel.sha256
 
-# hash_of NAME: SHA-256 hex of the password in SECRETS_DIR/NAME.
+# hash_of NAME: SHA-256 hex of the password in SECRETS_DIR/NAME, or the
+# hash in SECRETS_DIR/NAME.sha256 when only that is there.
 hash_of() {
-    h=$(head -n 1 "$secrets/$1" | tr -d '\n' | sha256sum) \
-        || die "sha256sum of $secrets/$1 failed"
+    if [ -e "$secrets/$1" ]; then
+        h=$(head -n 1 "$secrets/$1" | tr -d '\n' | sha256sum) \
+            || die "sha256sum of $secrets/$1 failed"
+    else
+        h=$(head -n 1 "$secrets/$1.sha256") \
+            || die "cannot read $secrets/$1.sha256"
+    fi
     printf '%s' "${h%% *}"
 }
 

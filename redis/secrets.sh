@@ -2,21 +2,39 @@
 # secrets.sh -- check, and on first start generate, the Redis tier's secrets.
 #
 # How to use:
-#   secrets.sh check    DIR   every secret file exists and is well formed
+#   secrets.sh check    DIR [NAME...]  the secret files exist and are well
+#                             formed (all of them, or the NAMEs given)
 #   secrets.sh generate DIR   create the missing ones, then check them all
-#   secrets.sh wait     DIR SECONDS   wait (bounded) for another container
-#                             to generate them, then check them all
+#   secrets.sh wait     DIR SECONDS [NAME...]  wait (bounded) for another
+#                             container to provide them, then check them
+#   secrets.sh split    DIR ROLE OUT   write into OUT only what ROLE needs
+#                             (node or sentinel; see ROLES below), then
+#                             check OUT for that role
 # In the image: /usr/local/bin/redis-secrets.sh; redis/entrypoint.sh calls
 # it.  DIR is the secrets volume, /run/secrets/redis in containers, shared
 # read-only with the app (which reads only DIR/app).
 #
-# One file per user, named after it: admin (the `default` user: humans,
-# healthchecks), app (the FastCGI workers), replication (replica-user),
-# sentinel (sentinel-user on the data nodes and the sentinels' own
-# requirepass).  A password is the file's first line without its newline:
+# One file per user, named after it: admin (the `default` user of the data
+# nodes: humans, healthchecks), app (the FastCGI workers), replication
+# (replica-user), sentinel (sentinel-user on the data nodes: what the
+# Sentinels log in with) and sentinel-admin (the Sentinels' own `default`
+# user: their requirepass, which they also use with each other, and
+# healthchecks).  A password is the file's first line without its newline:
 # 16 to 256 characters from [A-Za-z0-9._~+/=-], so it survives a Redis config
 # file, a command line and an ACL file unquoted.  Generated ones are 64 hex
 # digits (256 bits) from /dev/urandom.
+#
+# NAME.sha256 holds the SHA-256 of NAME's password (64 lowercase hex
+# digits and a newline), which is all a server needs of a password it
+# checks but never sends: the ACL `#<hash>` form.  A NAME.sha256 asked for
+# by check or wait is also satisfied by NAME itself.  What each role gets
+# from `split` (ROLES), so that none holds a password it does not send:
+#   node      admin, replication; app.sha256, sentinel.sha256
+#             (the data nodes: ACL users, masterauth, healthchecks, and
+#             asking the Sentinels as replica-user who is primary)
+#   sentinel  sentinel, sentinel-admin; app.sha256, replication.sha256
+#             (auth-pass to the data nodes, requirepass, and the ACL users
+#             the app and the data nodes log in to Sentinel with)
 #
 # Never commit these files.  Files are created mode 0640 (group: set
 # REDIS_SECRETS_GROUP to chgrp them, e.g. to a group the app runs in).
@@ -26,7 +44,16 @@
 
 set -eu
 
-NAMES="admin app replication sentinel"
+NAMES="admin app replication sentinel sentinel-admin"
+
+# role_names ROLE: print what ROLE needs (ROLES above); 1 if unknown.
+role_names() {
+    case $1 in
+        node) echo "admin replication app.sha256 sentinel.sha256" ;;
+        sentinel) echo "sentinel sentinel-admin app.sha256 replication.sha256" ;;
+        *) return 1 ;;
+    esac
+}
 PROG=redis-secrets
 
 die() {
@@ -50,11 +77,82 @@ check_one() {
     esac
 }
 
-check_all() {
-    [ -d "$1" ] || die "secrets directory $1 does not exist"
-    for name in $NAMES; do
-        check_one "$1/$name"
+# check_hash FILE: FILE holds a SHA-256 in hex (64 lowercase digits).
+check_hash() {
+    f=$1
+    [ -r "$f" ] || die "hash file $f is missing or not readable by uid" \
+        "$(id -u)"
+    h=$(head -n 1 "$f")
+    case $h in
+        *[!0-9a-f]*) die "$f: want 64 lowercase hex digits" ;;
+    esac
+    [ "${#h}" -eq 64 ] || die "$f: want 64 lowercase hex digits"
+}
+
+# present DIR NAME: NAME is there (NAME.sha256 also as NAME's password).
+present() {
+    [ -e "$1/$2" ] && return 0
+    case $2 in
+        *.sha256) [ -e "$1/${2%.sha256}" ] ;;
+        *) return 1 ;;
+    esac
+}
+
+# check_names DIR NAME...: each NAME is present and well formed.
+check_names() {
+    d=$1
+    shift
+    [ -d "$d" ] || die "secrets directory $d does not exist"
+    for name in "$@"; do
+        case $name in
+            *.sha256)
+                if [ -e "$d/$name" ]; then
+                    check_hash "$d/$name"
+                else
+                    check_one "$d/${name%.sha256}"
+                fi
+                ;;
+            *) check_one "$d/$name" ;;
+        esac
     done
+}
+
+# sha256_of FILE: the SHA-256 (hex) of the password in FILE.
+sha256_of() {
+    h=$(head -n 1 "$1" | tr -d '\n' | sha256sum) \
+        || die "sha256sum of $1 failed"
+    printf '%s\n' "${h%% *}"
+}
+
+# split DIR ROLE OUT: copy ROLE's passwords from DIR to OUT and write the
+# hashes it needs; each file is replaced by rename, so a reader never sees
+# half of one.
+split() {
+    want=$(role_names "$2") || die "unknown role '$2' (node or sentinel)"
+    check_names "$1" $NAMES
+    (umask 027 && mkdir -p "$3") || die "cannot create $3"
+    for name in $want; do
+        tmp="$3/.$name.tmp.$$"
+        case $name in
+            *.sha256) (umask 027 && sha256_of "$1/${name%.sha256}" > "$tmp") ;;
+            *) (umask 027 && head -n 1 "$1/$name" > "$tmp") ;;
+        esac || { rm -f "$tmp"; die "cannot write $tmp"; }
+        if [ -n "${REDIS_SECRETS_GROUP:-}" ]; then
+            chgrp "$REDIS_SECRETS_GROUP" "$tmp" \
+                || { rm -f "$tmp"; die "chgrp $REDIS_SECRETS_GROUP $tmp failed"; }
+        fi
+        mv -f "$tmp" "$3/$name" || die "cannot rename $tmp to $3/$name"
+    done
+    # Whatever else is in OUT (an older layout's files) goes: a role keeps
+    # only what it uses.
+    for f in "$3"/* "$3"/.[!.]*; do
+        [ -e "$f" ] || continue
+        case " $want " in
+            *" ${f##*/} "*) ;;
+            *) rm -f "$f" || die "cannot remove $f" ;;
+        esac
+    done
+    check_names "$3" $want
 }
 
 # generate_one FILE: create FILE with a fresh random secret unless it exists.
@@ -77,42 +175,52 @@ generate_one() {
     rm -f "$tmp"
 }
 
-[ $# -ge 2 ] || die "usage: secrets.sh check|generate|wait DIR [SECONDS]"
+[ $# -ge 2 ] || die "usage: secrets.sh check|generate|wait|split DIR ..."
 cmd=$1
 dir=$2
+shift 2
 
 case $cmd in
     check)
-        check_all "$dir"
+        [ $# -gt 0 ] || set -- $NAMES
+        check_names "$dir" "$@"
         ;;
     generate)
+        [ $# -eq 0 ] || die "usage: secrets.sh generate DIR"
         (umask 027 && mkdir -p "$dir") || die "cannot create $dir"
         for name in $NAMES; do
             generate_one "$dir/$name"
         done
-        check_all "$dir"
+        check_names "$dir" $NAMES
         ;;
     wait)
-        [ $# -eq 3 ] || die "usage: secrets.sh wait DIR SECONDS"
-        case $3 in
-            ''|*[!0-9]*) die "wait: SECONDS must be a number, got '$3'" ;;
+        [ $# -ge 1 ] || die "usage: secrets.sh wait DIR SECONDS [NAME...]"
+        case $1 in
+            ''|*[!0-9]*) die "wait: SECONDS must be a number, got '$1'" ;;
         esac
-        left=$3
+        total=$1
+        left=$1
+        shift
+        [ $# -gt 0 ] || set -- $NAMES
         while :; do
             missing=
-            for name in $NAMES; do
-                [ -e "$dir/$name" ] || missing="$missing $name"
+            for name in "$@"; do
+                present "$dir" "$name" || missing="$missing $name"
             done
             [ -z "$missing" ] && break
             [ "$left" -gt 0 ] || die "secrets still missing in $dir after" \
-                "$3 s:$missing (is the primary, which generates them," \
+                "$total s:$missing (is the primary, which generates them," \
                 "running? or give them as files)"
             sleep 1
             left=$((left - 1))
         done
-        check_all "$dir"
+        check_names "$dir" "$@"
+        ;;
+    split)
+        [ $# -eq 2 ] || die "usage: secrets.sh split DIR ROLE OUT"
+        split "$dir" "$1" "$2"
         ;;
     *)
-        die "unknown command '$cmd' (check, generate or wait)"
+        die "unknown command '$cmd' (check, generate, wait or split)"
         ;;
 esac

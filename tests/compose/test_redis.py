@@ -90,7 +90,7 @@ def sentinel_primaries():
     out = {}
     for s in SENTINELS:
         r = P.redis_cli(s, "SENTINEL", "get-master-addr-by-name", "sessions",
-                        secret="sentinel", port=26379).split()
+                        secret="sentinel-admin", port=26379).split()
         out[s] = ":".join(r)
     return out
 
@@ -108,7 +108,7 @@ def replica_flags(sentinel):
     """{replica ip: its flags} as one Sentinel sees them ("slave" when
     it is up; "s_down", "disconnected" added otherwise)."""
     lines = P.redis_cli(sentinel, "SENTINEL", "replicas", "sessions",
-                        secret="sentinel", port=26379).split("\n")
+                        secret="sentinel-admin", port=26379).split("\n")
     starts = [i for i in range(0, len(lines), 2) if lines[i] == "name"]
     out = {}
     for a, b in zip(starts, starts[1:] + [len(lines)]):
@@ -300,7 +300,7 @@ def app_and_nodes_follow_the_sentinels():
     # (Sentinel finds the replicas in the primary's INFO, every 10 s.)
     def master(s):
         m = P.redis_cli(s, "SENTINEL", "master", "sessions",
-                        secret="sentinel", port=26379).split("\n")
+                        secret="sentinel-admin", port=26379).split("\n")
         return dict(zip(m[0::2], m[1::2]))
     for s in SENTINELS:
         d = wait_for(f"{s} knowing 2 replicas and 2 peers", lambda: (
@@ -592,10 +592,10 @@ def replica_missing_secrets_stops_bounded():
 
 @t.case
 def replica_wrong_replication_password_retries_unhealthy():
-    # All four secrets well formed, the replication one wrong.
+    # The node's secrets well formed, the replication one wrong.
     cid = start_alone("replica-wrongpw", [
         "--network", DATA_NET,
-        "-v", f"{P.name}_redis-secrets:/run/secrets/redis:ro",
+        "-v", f"{P.name}_redis-node-secrets:/run/secrets/redis:ro",
         "-e", "REDIS_REPLICA_ID=9", "-e", "REDIS_SECRETS_DIR=/tmp/s",
         "-e", f"REDIS_PRIMARY_HOST={IP[current_primary()]}",
         # The image's own healthcheck, checked sooner than its defaults.

@@ -153,7 +153,7 @@ def setup():
                      15)
 
         def complete(sp):
-            with tier.conn(sp, None, tier.secret("sentinel")) as c:
+            with tier.conn(sp, None, tier.secret("sentinel-admin")) as c:
                 m = pairs(c.cmd("SENTINEL", "MASTER", NAME))
             return (m["num-slaves"] == "2" and m["flags"] == "master"
                     and m["num-other-sentinels"] == "2")

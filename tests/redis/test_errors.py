@@ -65,7 +65,7 @@ def no_secrets_replica_waits_bounded_then_names_them(tier):
     out = refused(tier, "replica1", "replica", BASE + 1,
                   {"REDIS_REPLICA_ID": "1", "REDIS_WAIT_SECONDS": "2"},
                   "secrets still missing", 8)
-    assert "admin app replication sentinel" in out, out
+    assert "admin replication app.sha256 sentinel.sha256" in out, out
 
 
 @case
@@ -75,7 +75,7 @@ def no_secrets_with_generation_off_primary_refuses(tier):
     out = refused(tier, "primary", "primary", BASE,
                   {"REDIS_GENERATE_SECRETS": "no", "REDIS_WAIT_SECONDS": "1"},
                   "secrets still missing", 6)
-    assert ": app (" in out, out
+    assert ": app.sha256 (" in out, out
 
 
 @case
@@ -98,8 +98,8 @@ def secret_with_bad_characters_refused(tier):
 @case
 def generated_secrets_are_kept_and_shared(tier):
     before = {n: tier.secret(n) for n in ("admin", "app", "replication",
-                                          "sentinel")}
-    assert len(set(before.values())) == 4, "secrets not distinct"
+                                          "sentinel", "sentinel-admin")}
+    assert len(set(before.values())) == 5, "secrets not distinct"
     for v in before.values():
         assert len(v) == 64 and all(c in "0123456789abcdef" for c in v), v
     st = os.stat(os.path.join(tier.secrets, "app"))
@@ -112,10 +112,52 @@ def generated_secrets_are_kept_and_shared(tier):
                               stderr=subprocess.DEVNULL) for _ in range(4)]
     assert all(p.wait(10) == 0 for p in procs), "a generator failed"
     assert sorted(os.listdir(d)) == ["admin", "app", "replication",
-                                     "sentinel"], os.listdir(d)
+                                     "sentinel", "sentinel-admin"], \
+        os.listdir(d)
     # A start with existing secrets keeps them.
     tier.start_primary(BASE)
     assert before == {n: tier.secret(n) for n in before}
+
+
+@case
+def each_role_starts_from_its_own_secrets_only(tier):
+    # compose.yaml's layout: secrets.sh split gives the data nodes and the
+    # Sentinels only what they use.  A primary, a replica and a Sentinel
+    # started from those (not from the full set) work together, and the
+    # Sentinel's admin password is not the data nodes' sentinel-user one.
+    script = os.path.join(os.path.dirname(HERE), "..", "redis", "secrets.sh")
+    dirs = {}
+    for role in ("node", "sentinel"):
+        dirs[role] = os.path.join(tier.dir, "split-" + role)
+        subprocess.run([script, "split", tier.secrets, role, dirs[role]],
+                       check=True, timeout=10)
+    assert sorted(os.listdir(dirs["node"])) == [
+        "admin", "app.sha256", "replication", "sentinel.sha256"]
+    assert sorted(os.listdir(dirs["sentinel"])) == [
+        "app.sha256", "replication.sha256", "sentinel", "sentinel-admin"]
+    node_env = {"REDIS_SECRETS_DIR": dirs["node"],
+                "REDIS_GENERATE_SECRETS": "no"}
+    tier.start_primary(BASE, env=node_env)
+    tier.start_replica(1, BASE + 1, BASE, env=node_env)
+    tier.start_sentinel(1, BASE + 10, BASE,
+                        env={"REDIS_SECRETS_DIR": dirs["sentinel"]})
+    with tier.app(BASE) as app:
+        assert app.cmd("SET", "sess:split", "1", "EX", "60") == "OK"
+    with tier.admin(BASE + 1) as c:
+        wait_for("the replica to hold the write",
+                 lambda: c.cmd("GET", "sess:split") == "1", 10, 0.2)
+    # The app and the data nodes (as replica-user) may ask the Sentinel
+    # who is primary; the sentinel-user password does not open it.
+    for user, secret in (("app", "app"), ("replica-user", "replication")):
+        with tier.conn(BASE + 10, user, tier.secret(secret)) as c:
+            assert c.cmd("SENTINEL", "get-master-addr-by-name",
+                         "sessions")[1] == str(BASE), user
+    try:
+        with tier.conn(BASE + 10, None, tier.secret("sentinel")) as c:
+            reply = c.cmd("PING")
+    except Exception as e:      # refused at AUTH
+        reply = str(e)
+    assert reply != "PONG", "the sentinel-user password opened Sentinel"
 
 
 @case

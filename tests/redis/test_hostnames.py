@@ -54,12 +54,12 @@ def setup():
 
 
 def master(tier, sp):
-    with tier.conn(sp, None, tier.secret("sentinel")) as c:
+    with tier.conn(sp, None, tier.secret("sentinel-admin")) as c:
         return pairs(c.cmd("SENTINEL", "MASTER", "sessions"))
 
 
 def replicas(tier, sp):
-    with tier.conn(sp, None, tier.secret("sentinel")) as c:
+    with tier.conn(sp, None, tier.secret("sentinel-admin")) as c:
         return [pairs(r) for r in c.cmd("SENTINEL", "REPLICAS", "sessions")]
 
 
@@ -75,7 +75,7 @@ def sentinels_know_every_node_by_name(tier):
         reps = sorted((r["ip"], r["port"]) for r in replicas(tier, sp))
         assert reps == [(NAME_HOST, str(BASE + 1)),
                         (NAME_HOST, str(BASE + 2))], reps
-        with tier.conn(sp, None, tier.secret("sentinel")) as c:
+        with tier.conn(sp, None, tier.secret("sentinel-admin")) as c:
             peers = [pairs(s) for s in c.cmd("SENTINEL", "SENTINELS",
                                              "sessions")]
         assert sorted(p["ip"] for p in peers) == [NAME_HOST] * 2, peers

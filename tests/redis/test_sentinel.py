@@ -54,7 +54,7 @@ def setup():
 
 
 def sentinel_admin(tier, port):
-    return tier.conn(port, None, tier.secret("sentinel"))
+    return tier.conn(port, None, tier.secret("sentinel-admin"))
 
 
 def ask_primary(tier):

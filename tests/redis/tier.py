@@ -235,7 +235,7 @@ class Tier:
         e.update(env or {})
         return self.start("sentinel%d" % idx, "sentinel", port, e, args,
                           "redis-sentinel-%d.log" % idx,
-                          password_name="sentinel")
+                          password_name="sentinel-admin")
 
     def conn(self, port, user=None, password=None, timeout=3.0):
         return Conn(port, user, password, timeout)
