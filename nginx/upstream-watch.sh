@@ -42,6 +42,8 @@
 #   NGINX_LIMIT_CONN       50     requests in progress per address (1-65535)
 #   LIMITS_TEMPLATE    /etc/nginx/app/limits.conf.in           the template
 #   LIMITS_FILE        /var/lib/nginx/limits.conf      what nginx includes
+#   NGINX_INTERNAL_LISTEN  3001   [address:]port of /metrics' server
+#   INTERNAL_LISTEN_FILE /var/lib/nginx/internal-listen.conf  its include
 
 set -u
 
@@ -56,6 +58,8 @@ NGINX_LIMIT_REQ_BURST=${NGINX_LIMIT_REQ_BURST:-100}
 NGINX_LIMIT_CONN=${NGINX_LIMIT_CONN:-50}
 LIMITS_TEMPLATE=${LIMITS_TEMPLATE:-/etc/nginx/app/limits.conf.in}
 LIMITS_FILE=${LIMITS_FILE:-/var/lib/nginx/limits.conf}
+NGINX_INTERNAL_LISTEN=${NGINX_INTERNAL_LISTEN:-3001}
+INTERNAL_LISTEN_FILE=${INTERNAL_LISTEN_FILE:-/var/lib/nginx/internal-listen.conf}
 
 nginx_pid=
 watch_pid=
@@ -149,6 +153,33 @@ render_limits() {
         "burst $NGINX_LIMIT_REQ_BURST, $NGINX_LIMIT_CONN in progress"
 }
 
+# Write INTERNAL_LISTEN_FILE: the "listen" of the internal server (/metrics)
+# from NGINX_INTERNAL_LISTEN ([address:]port; the address is an IPv4
+# address or a name, and nginx binds every address the name has when it
+# reads its config).
+# compose.yaml gives a name only the backend network knows, so /metrics is
+# not reachable from the published frontend network.  Returns 1 (logged)
+# on a bad setting or when the file cannot be written.
+render_internal_listen() {
+    port=${NGINX_INTERNAL_LISTEN##*:}
+    case $NGINX_INTERNAL_LISTEN in
+        *[!A-Za-z0-9.:_-]* | :*) port= ;;
+    esac
+    case $port in
+        *[!0-9]* | 0*) port= ;;
+    esac
+    if [ -z "$port" ] || [ "${#port}" -gt 5 ] || [ "$port" -gt 65535 ]; then
+        log "NGINX_INTERNAL_LISTEN=\"$NGINX_INTERNAL_LISTEN\": want" \
+            "[address:]port with a port from 1 to 65535, e.g. 3001 or" \
+            "nginx-internal:3001"
+        return 1
+    fi
+    printf '# Written by upstream-watch.sh; do not edit.\nlisten %s;\n' \
+        "$NGINX_INTERNAL_LISTEN" > "$INTERNAL_LISTEN_FILE.new" || return 1
+    mv "$INTERNAL_LISTEN_FILE.new" "$INTERNAL_LISTEN_FILE" || return 1
+    log "internal server (/metrics) listens on $NGINX_INTERNAL_LISTEN"
+}
+
 # Bring UPSTREAM_FILE in line with DNS.  $1 is "reload" to signal nginx
 # when the file changed; the rest are nginx's options.  Returns 0 when the
 # file is current (changed or not), 1 when the new one was refused.
@@ -227,6 +258,11 @@ trap 'got="$got USR1"' USR1
 
 if ! render_limits; then
     log "no valid $LIMITS_FILE; not starting nginx"
+    exit 1
+fi
+
+if ! render_internal_listen; then
+    log "no valid $INTERNAL_LISTEN_FILE; not starting nginx"
     exit 1
 fi
 

@@ -10,6 +10,7 @@ on the host, polling.
 Standard library only, like every test in tests/.
 """
 import http.client
+import json
 import os
 import re
 import shutil
@@ -104,6 +105,54 @@ def http_get(port, path, cookie=None, timeout=5):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
     finally:
         c.close()
+
+
+def tcp_from(cid, host, port, timeout=3):
+    """From inside container cid: "open" when a TCP connection to
+    host:port succeeds, "unresolved" when the name has no address there,
+    else "closed" (refused, unreachable or timed out).  bash's /dev/tcp,
+    which every image has (Debian's bash is essential)."""
+    r = dexec(cid, f"getent hosts {host} >/dev/null || {{ echo unresolved; "
+                   f"exit 0; }}; timeout {timeout} bash -c "
+                   f"'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null "
+                   "&& echo open || echo closed", check=False)
+    return r.stdout.strip()
+
+
+def least_privilege_problems(cid, cap_add=()):
+    """What container cid lacks of compose.yaml's least privilege (empty
+    when it has it all): read-only root, every capability dropped and only
+    cap_add (names without CAP_) added back, no-new-privileges, pids and memory limits, and a
+    non-root user unless it adds capabilities back."""
+    hc = json.loads(inspect(cid, "{{json .HostConfig}}"))
+    user = inspect(cid, "{{.Config.User}}")
+    bad = []
+    if not hc.get("ReadonlyRootfs"):
+        bad.append("root filesystem writable")
+    if "ALL" not in (hc.get("CapDrop") or []):
+        bad.append(f"cap_drop {hc.get('CapDrop')}")
+    added = sorted(c.upper().replace("CAP_", "", 1)
+                   for c in hc.get("CapAdd") or [])
+    if added != sorted(cap_add):
+        bad.append(f"cap_add {hc.get('CapAdd')}")
+    if "no-new-privileges:true" not in (hc.get("SecurityOpt") or []):
+        bad.append(f"security_opt {hc.get('SecurityOpt')}")
+    if not (hc.get("PidsLimit") or 0) > 0:
+        bad.append("no pids limit")
+    if not (hc.get("Memory") or 0) > 0:
+        bad.append("no memory limit")
+    if not cap_add and user.split(":")[0] in ("", "0", "root"):
+        bad.append(f"user {user!r}")
+    return bad
+
+
+def running_privileges(cid):
+    """(effective capabilities, NoNewPrivs) of every process in running
+    container cid, as /proc says: {(CapEff, NoNewPrivs), ...}."""
+    out = dexec(cid, "for d in /proc/[0-9]*; do awk '/^(CapEff|NoNewPrivs):/"
+                     " {printf \"%s \", $2} END {print \"\"}' "
+                     "$d/status 2>/dev/null; done").stdout
+    return {tuple(line.split()) for line in out.splitlines() if line.strip()}
 
 
 def session_cookie(headers):

@@ -42,6 +42,7 @@ from composelib import (ROOT, Project, dexec, engine_or_skip,  # noqa
 from tap import Suite, teardown_guard  # noqa: E402
 
 PORT = int(os.environ.get("REDIS_TEST_PORT", "3101"))
+TAG = os.environ.get("WEBSTACK_TAG", "latest")
 NET = os.environ.get("REDIS_TEST_NET", "10.213.58")
 P = Project("webstack-redis-test", PORT,
             files=("compose.yaml", "compose.sentinel.yaml"),
@@ -315,6 +316,35 @@ def app_and_nodes_follow_the_sentinels():
 
 
 @t.case
+def sentinels_have_least_privilege_and_only_their_secrets():
+    want = ["/run/secrets/redis/app.sha256",
+            "/run/secrets/redis/replication.sha256",
+            "/run/secrets/redis/sentinel",
+            "/run/secrets/redis/sentinel-admin"]
+    for s in SENTINELS:
+        cid = P.one(s)
+        bad = composelib.least_privilege_problems(cid)
+        assert not bad, f"{s}: {bad}"
+        got = dexec(cid, "find /run/secrets -type f | sort").stdout.split()
+        assert got == want, f"{s} holds {got}"
+    # The data nodes' sentinel-user password is not the Sentinels' admin
+    # one: each logs in only where it belongs.
+    sen = P.one(SENTINELS[0])
+    a, b = (dexec(sen, f"head -n 1 /run/secrets/redis/{n}").stdout
+            for n in ("sentinel", "sentinel-admin"))
+    assert a.strip() and a != b, "one secret for both roles"
+    r = dexec(sen, 'REDISCLI_AUTH="$(head -n 1 /run/secrets/redis/sentinel)"'
+                   " redis-cli -p 26379 PING", check=False)
+    assert "PONG" not in r.stdout, "sentinel-user password opens Sentinel"
+    r = dexec(P.one("redis-primary"),
+              'REDISCLI_AUTH="$(head -n 1 /run/secrets/redis/replication)" '
+              f"redis-cli -h {NET}.21 -p 26379 "
+              "--user replica-user --raw SENTINEL get-master-addr-by-name "
+              "sessions")
+    assert r.stdout.split() == [IP["redis-primary"], "6379"], r.stdout
+
+
+@t.case
 def session_reaches_both_replicas_within_1s(ctx):
     # GET / counts a visit: each one writes the session.
     s, h, _ = http_get("/")
@@ -519,7 +549,7 @@ def app_args(env, network="none"):
 def app_missing_secret_file_stops_naming_it():
     code, out, dt = run_alone("nosecret", app_args(
         {"REDIS_PASSWORD_FILE": "/run/secrets/app/absent"})
-        + ["webstack/fcgi-app:latest"])
+        + [f"webstack/fcgi-app:{TAG}"])
     assert code != 0, f"exit {code}: {out[-500:]}"
     assert "REDIS_PASSWORD_FILE" in out and "/run/secrets/app/absent" in out, \
         out[-500:]
@@ -530,7 +560,7 @@ def app_with(name, env):
     """A lone fcgi-app on the data network; wait until its FastCGI port
     answers /healthz (which does not touch Redis)."""
     cid = start_alone(name, app_args(env, network=DATA_NET)
-                      + ["webstack/fcgi-app:latest"])
+                      + [f"webstack/fcgi-app:{TAG}"])
     wait_for(f"{name} answering /healthz",
              lambda: fcgi_get(cid, "/healthz")[0] == 200, 20)
     return cid
@@ -555,7 +585,7 @@ def app_wrong_password_bounded_503_clear_log():
         {"REDIS_PASSWORD_FILE": "/tmp/redis-password",
          "REDIS_SENTINELS": f"{NET}.21:26379 {NET}.22:26379"},
         network=DATA_NET) + [
-        "--entrypoint", "/bin/sh", "webstack/fcgi-app:latest", "-c",
+        "--entrypoint", "/bin/sh", f"webstack/fcgi-app:{TAG}", "-c",
         f"printf '%s\\n' {pw} > /tmp/redis-password && "
         "exec /usr/bin/tini -- /usr/local/bin/fcgi-app"])
     wait_for("wrongpw answering /healthz",
@@ -582,7 +612,7 @@ def app_unreachable_primary_bounded_503():
 def replica_missing_secrets_stops_bounded():
     code, out, dt = run_alone("replica-nosecret", [
         "--network", "none", "-e", "REDIS_REPLICA_ID=9",
-        "-e", "REDIS_WAIT_SECONDS=3", "webstack/redis-replica:latest"])
+        "-e", "REDIS_WAIT_SECONDS=3", f"webstack/redis-replica:{TAG}"])
     assert code == 1, f"exit {code}: {out[-500:]}"
     assert "redis-entrypoint" in out or "redis-secrets" in out, out[-500:]
     assert "secrets still missing in /run/secrets/redis after 3 s" in out, \
@@ -601,7 +631,7 @@ def replica_wrong_replication_password_retries_unhealthy():
         # The image's own healthcheck, checked sooner than its defaults.
         "--health-start-period", "1s", "--health-interval", "1s",
         "--health-retries", "2",
-        "--entrypoint", "/bin/sh", "webstack/redis-replica:latest", "-c",
+        "--entrypoint", "/bin/sh", f"webstack/redis-replica:{TAG}", "-c",
         "mkdir -m 700 /tmp/s && cp /run/secrets/redis/* /tmp/s/ && "
         "echo wrong-replication-secret-0123 > /tmp/s/replication && "
         "exec /usr/bin/tini -- /usr/local/lib/redis-tier/entrypoint.sh "

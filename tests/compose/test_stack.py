@@ -31,13 +31,14 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import composelib  # noqa: E402
-import fcgi_client  # noqa: E402
 from composelib import (ROOT, Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, session_cookie, wait_for)
+                        inspect, log, run, session_cookie, tcp_from,
+                        wait_for)
 from tap import Suite, teardown_guard  # noqa: E402
 
 PROJECT = "wstest" + uuid.uuid4().hex[:8]
 PORT = int(os.environ.get("WEBSTACK_PORT", "3000"))
+TAG = os.environ.get("WEBSTACK_TAG", "latest")
 UP_TIMEOUT = 90
 PORT_WAIT = 120
 
@@ -71,26 +72,6 @@ def redis_cli(service, *args):
 
 def http_get(path, cookie=None, timeout=5):
     return composelib.http_get(PORT, path, cookie=cookie, timeout=timeout)
-
-
-def redis_answers(ip, port):
-    """True if something at ip:port answers PING like Redis does."""
-    try:
-        with socket.create_connection((ip, port), timeout=1.5) as s:
-            s.sendall(b"PING\r\n")
-            reply = s.recv(64)
-    except OSError:
-        return False
-    return reply.startswith((b"+PONG", b"-NOAUTH", b"-DENIED", b"-ERR"))
-
-
-def fcgi_answers(ip, port):
-    """True if something at ip:port answers a FastCGI request."""
-    try:
-        r = fcgi_client.get((ip, port), "/healthz", timeout=1.5)
-    except (OSError, fcgi_client.ProtocolError):
-        return False
-    return r is not None
 
 
 def root_ok():
@@ -256,32 +237,105 @@ def only_nginx_publishes_a_port():
 
 
 @t.case
-def backend_unreachable_from_host():
+def backend_and_data_are_closed_to_the_host():
+    # Proven from the configuration and the host's own interfaces, never by
+    # sending to a container's bridge address: Docker's bridge subnets may
+    # overlap the network this host sits on, and with no route of its own
+    # the host would send such a probe out there.
+    host_addrs = run(["ip", "-4", "-o", "addr", "show"]).stdout
     for net in ("backend", "data"):
-        internal = run(["docker", "network", "inspect", "-f",
-                        "{{.Internal}}", f"{PROJECT}_{net}"]).stdout.strip()
-        assert internal == "true", f"network {net} is not internal"
-    # A TCP connect is no proof either way here: a sandbox's egress proxy
-    # may accept any connection.  "Reached" means the peer spoke Redis or
-    # FastCGI back.
-    targets = [(one("redis-primary"), 6379, redis_answers),
-               (one("redis-replica-1"), 6379, redis_answers),
-               (one("fcgi-app"), 9000, fcgi_answers)]
-    for cid, port, answers in targets:
-        nets = json.loads(inspect(cid, "{{json .NetworkSettings.Networks}}"))
-        assert nets, f"{cid}: no networks"
-        for net, info in nets.items():
-            ip = info.get("IPAddress")
-            assert ip, f"{cid} has no address on {net}"
-            assert not answers(ip, port), f"host reached {ip}:{port} ({net})"
-    # The same probes do work where they should: from a container on the
-    # network (nginx's, for FastCGI, through the stack itself).
-    probe = dexec(one("redis-replica-1"),
-                  "redis-cli -h redis-primary PING", check=False)
-    assert "NOAUTH" in probe.stdout + probe.stderr or \
-        "PONG" in probe.stdout, f"in-network probe: {probe}"
-    # ...while nginx, on the same backend network, does reach the pool.
+        info = json.loads(run(["docker", "network", "inspect",
+                               f"{PROJECT}_{net}"]).stdout)[0]
+        assert info["Internal"] is True, f"network {net} is not internal"
+        opt = info.get("Options", {}).get(
+            "com.docker.network.bridge.inhibit_ipv4")
+        assert opt == "true", f"{net}: the host has an address on it ({opt})"
+        for cfg in info["IPAM"]["Config"]:
+            gw = cfg.get("Gateway")
+            assert not gw or f" {gw}/" not in host_addrs, \
+                f"{net}: the host holds its gateway {gw}"
+    # ...while nginx, on the backend network, does reach the pool.
     assert root_ok()
+
+
+# What reaches what (docs/OPERATIONS.md, "What reaches what").  Each probe
+# runs inside a container on the source network and names the target by
+# the name that network knows it by, so nothing leaves Docker's networks.
+@t.case
+def only_the_backend_reaches_fastcgi_and_metrics():
+    nginx, app, primary = one("nginx"), one("fcgi-app"), one("redis-primary")
+    # backend network: nginx reaches the pool, the pool reaches /metrics.
+    assert tcp_from(nginx, "fcgi-app", 9000) == "open"
+    assert tcp_from(app, "nginx-internal", 3001) == "open"
+    r = dexec(app, "bash -c 'exec 3<>/dev/tcp/nginx-internal/3001; printf "
+                   "\"GET /metrics HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n\" >&3; "
+                   "head -n 1 <&3'")
+    assert " 200 " in r.stdout, f"/metrics from the backend: {r.stdout!r}"
+    # data network: "fcgi-app" is the pool's data-network address there,
+    # and nothing listens on it.
+    assert tcp_from(primary, "fcgi-app", 9000) == "closed"
+    assert tcp_from(primary, "nginx", 3001) == "unresolved"
+    # nginx's own frontend address: 3000 answers, 3001 does not.  The
+    # prober is a throwaway container on the frontend network only.
+    net = f"{PROJECT}_frontend"
+    probe = ("c() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 "
+             "\"$1\"; echo \" $?\"; }; "
+             "c http://nginx:3000/healthz; c http://nginx:3001/metrics; "
+             "getent hosts fcgi-app >/dev/null && echo app-resolves || "
+             "echo app-unresolved")
+    out = run(["docker", "run", "--rm", "--network", net,
+               "--label", P.label().split("=", 1)[1],
+               "--entrypoint", "/bin/sh", f"webstack/nginx:{TAG}",
+               "-c", probe], timeout=60).stdout.split("\n")
+    assert out[0] == "200 0", f"frontend -> nginx:3000: {out}"
+    assert out[1] == "000 7", f"frontend -> nginx:3001 not refused: {out}"
+    assert out[2] == "app-unresolved", f"frontend sees the pool: {out}"
+
+
+@t.case
+def every_service_has_least_privilege():
+    problems = {}
+    for svc in ("secrets", "nginx", "fcgi-app", "collector",
+                "redis-primary", "redis-replica-1", "redis-replica-2"):
+        for cid in ids(svc):
+            bad = composelib.least_privilege_problems(
+                cid, cap_add=["CHOWN"] if svc == "secrets" else ())
+            if bad:
+                problems[svc] = bad
+    assert not problems, f"least privilege missing: {problems}"
+    # And as the running processes see it: no capability at all, no way
+    # to gain one, and an image they cannot write to.
+    for svc in ("nginx", "fcgi-app", "collector", "redis-primary"):
+        cid = one(svc)
+        privs = composelib.running_privileges(cid)
+        assert privs == {("0000000000000000", "1")}, f"{svc}: {privs}"
+        w = dexec(cid, "touch /usr/local/bin/x 2>&1; echo $?", check=False)
+        assert "Read-only file system" in w.stdout, f"{svc}: {w.stdout}"
+        suid = dexec(cid, "find / -xdev -perm /6000 -type f 2>/dev/null",
+                     check=False).stdout.split()
+        assert not suid, f"{svc}: setuid/setgid files {suid}"
+
+
+@t.case
+def each_role_mounts_only_its_secrets():
+    want = {
+        "fcgi-app": ["/run/secrets/app/redis-password",
+                     "/run/secrets/app/session-secret"],
+        "redis-primary": ["/run/secrets/redis/admin",
+                          "/run/secrets/redis/app.sha256",
+                          "/run/secrets/redis/replication",
+                          "/run/secrets/redis/sentinel.sha256"],
+        "nginx": [], "collector": [],
+    }
+    want["redis-replica-1"] = want["redis-replica-2"] = want["redis-primary"]
+    for svc, files in want.items():
+        got = dexec(one(svc), "find /run/secrets -type f 2>/dev/null | sort",
+                    check=False).stdout.split()
+        assert got == files, f"{svc} holds {got}, want {files}"
+    # The password files are not for every uid in the container either.
+    modes = dexec(one("redis-primary"),
+                  "stat -c '%a %G' /run/secrets/redis/*").stdout.splitlines()
+    assert all(m == "640 redis" for m in modes), modes
 
 
 @t.case
@@ -317,7 +371,7 @@ def image_sizes():
     sizes = {}
     for img in ("fcgi-app", "collector", "nginx", "redis-primary"):
         sizes[img] = int(run(["docker", "image", "inspect", "-f",
-                              "{{.Size}}", f"webstack/{img}:latest"]
+                              "{{.Size}}", f"webstack/{img}:{TAG}"]
                              ).stdout) / 1e6
     log("image sizes: " + ", ".join(f"{k} {v:.0f} MB"
                                     for k, v in sizes.items()))

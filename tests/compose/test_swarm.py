@@ -112,11 +112,10 @@ def setup():
     elif node != "active":
         raise RuntimeError(f"swarm node state {node!r}")
     state["tmp"] = tempfile.mkdtemp(prefix="test_swarm.")
-    stack, override = swarm_stack.render(state["tmp"],
-                                         composelib.Project.UNLIMITED)
+    files = swarm_stack.render(state["tmp"], composelib.Project.UNLIMITED)
     t0 = time.monotonic()
-    run(["docker", "stack", "deploy", "--resolve-image", "never",
-         "-c", stack, "-c", override, STACK], timeout=300,
+    run(["docker", "stack", "deploy", "--resolve-image", "never"]
+        + [arg for f in files for arg in ("-c", f)] + [STACK], timeout=300,
         env=dict(os.environ, WEBSTACK_PORT=str(PORT),
                  **composelib.Project.UNLIMITED))
     wait_for("GET / through the stack", root_ok, 120, interval=1)
@@ -160,6 +159,27 @@ def stack_answers_root():
     s, h, b = http_get("/")
     assert s == 200 and json.loads(b) == {"status": "ok"}, (s, b)
     assert "connect.sid=" in h.get("set-cookie", ""), h
+
+
+@t.case
+def tasks_keep_least_privilege():
+    # What Swarm can carry of compose.yaml's least privilege (see
+    # swarm_stack.py): read-only root, no capabilities, both limits; and
+    # no setuid file in the images in place of no-new-privileges.
+    for svc in ("nginx", "fcgi-app", "collector", "redis-primary",
+                "redis-replica-1", "redis-replica-2"):
+        for cid in tasks(svc):
+            hc = json.loads(composelib.inspect(cid, "{{json .HostConfig}}"))
+            bad = [k for k, ok in (
+                ("read-only root", hc.get("ReadonlyRootfs")),
+                ("cap_drop ALL", "ALL" in (hc.get("CapDrop") or [])),
+                ("no cap_add", not hc.get("CapAdd")),
+                ("pids limit", (hc.get("PidsLimit") or 0) > 0),
+                ("memory limit", (hc.get("Memory") or 0) > 0)) if not ok]
+            assert not bad, f"{svc} task lacks {bad}"
+            suid = composelib.dexec(cid, "find / -xdev -perm /6000 -type f "
+                                         "2>/dev/null", check=False)
+            assert not suid.stdout.split(), f"{svc}: {suid.stdout}"
 
 
 @t.case

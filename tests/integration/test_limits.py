@@ -134,7 +134,9 @@ def watcher_render(tmp, env_extra, nginx="true", timeout=20):
     env = dict(os.environ, NGINX=nginx, UPSTREAM_SERVICE="localhost",
                UPSTREAM_FILE=os.path.join(tmp, "upstream.conf"),
                LIMITS_FILE=os.path.join(tmp, "limits.conf"),
-               LIMITS_TEMPLATE=stacklib.LIMITS_TEMPLATE)
+               LIMITS_TEMPLATE=stacklib.LIMITS_TEMPLATE,
+               INTERNAL_LISTEN_FILE=os.path.join(tmp, "internal.conf"))
+    env.pop("NGINX_INTERNAL_LISTEN", None)
     for k in NGINX_LIMITS:
         env.pop(k, None)
     env.update(env_extra)
@@ -201,6 +203,41 @@ BAD_SETTINGS = [
     ("NGINX_LIMIT_CONN", "65536"), ("NGINX_LIMIT_CONN", "1;x"),
     ("NGINX_LIMIT_CONN", "٣"),
 ]
+
+
+@t.case
+def internal_listen_is_rendered_or_refused_by_name():
+    # NGINX_INTERNAL_LISTEN: where /metrics listens (compose.yaml: the
+    # backend network's alias only).  A good value becomes the include's
+    # "listen"; a bad one stops the start before nginx runs, naming it.
+    tmp = tempfile.mkdtemp(prefix="test-limits-")
+    try:
+        fake = os.path.join(tmp, "nginx")
+        mark = os.path.join(tmp, "nginx-ran")
+        with open(fake, "w") as f:
+            f.write(f"#!/bin/sh\ntouch {mark}\n")
+        os.chmod(fake, 0o755)
+        out = os.path.join(tmp, "internal.conf")
+        for value, want in ((None, "listen 3001;"),
+                            ("nginx-internal:3001",
+                             "listen nginx-internal:3001;"),
+                            ("127.0.0.1:23999", "listen 127.0.0.1:23999;")):
+            env = {} if value is None else {"NGINX_INTERNAL_LISTEN": value}
+            w = watcher_render(tmp, env)
+            with open(out) as f:
+                assert body_of(f.read()).strip() == want, (value, w.stderr)
+            os.unlink(out)
+        for value in ("a b:1", "x:", "x:0", "x:01", "x:65536", "[::1]:3001",
+                      ":3001", "x:3001;", "3001 ssl"):
+            w = watcher_render(tmp, {"NGINX_INTERNAL_LISTEN": value},
+                               nginx=fake)
+            assert w.returncode == 1, (value, w.returncode)
+            assert f'NGINX_INTERNAL_LISTEN="{value}"' in w.stderr, \
+                (value, w.stderr)
+            assert not os.path.exists(mark), f"{value}: nginx ran"
+            assert not os.path.exists(out), f"{value}: rendered"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @t.case

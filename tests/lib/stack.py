@@ -318,6 +318,10 @@ class Stack:
         self.collector_out = os.path.join(r, "out", "collector.jsonl")
         self.upstream_conf = os.path.join(r, "nginx", "upstream.conf")
         self.limits_conf = os.path.join(r, "nginx", "limits.conf")
+        # The internal server's "listen": upstream-watch.sh writes it in
+        # watch mode, as in the container; otherwise it is inline.
+        self.internal_listen_conf = os.path.join(r, "nginx",
+                                                 "internal-listen.conf")
         self.app_specs = [
             (n, listen or "unix:" + os.path.join(r, "fcgi-app.sock"), h)
             for n, listen, h in self.app_specs]
@@ -656,6 +660,10 @@ class Stack:
         temp_paths = "".join(
             f"    {k}_temp_path {tmp}/{k};\n"
             for k in ("client_body", "fastcgi", "proxy", "scgi", "uwsgi"))
+        if self.watch:
+            internal_listen = f"include {self.internal_listen_conf};"
+        else:
+            internal_listen = f"listen 127.0.0.1:{self.ports['internal']};"
         return (
             "# Rendered by tests/lib/stack.py for a native run; the server\n"
             "# bodies are nginx/app/*.conf (app/ is a symlink).\n"
@@ -675,7 +683,7 @@ class Stack:
             "        include app/server.conf;\n"
             "    }\n"
             "    server {\n"
-            f"        listen 127.0.0.1:{self.ports['internal']};\n"
+            f"        {internal_listen}\n"
             "        set $app_internal 1;\n"
             "        include app/server.conf;\n"
             "    }\n"
@@ -700,7 +708,10 @@ class Stack:
                    "UPSTREAM_KEEPALIVE": str(self._keepalive()),
                    "UPSTREAM_INTERVAL": "1",
                    "LIMITS_TEMPLATE": LIMITS_TEMPLATE,
-                   "LIMITS_FILE": self.limits_conf}
+                   "LIMITS_FILE": self.limits_conf,
+                   "NGINX_INTERNAL_LISTEN":
+                       f"127.0.0.1:{self.ports['internal']}",
+                   "INTERNAL_LISTEN_FILE": self.internal_listen_conf}
             env.update({k: str(v) for k, v in self.nginx_limits.items()})
             watcher = [os.path.join(NGINX_DIR, "upstream-watch.sh")]
             watcher += self.nginx_args()
