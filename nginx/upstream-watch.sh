@@ -25,6 +25,12 @@
 # nginx/app/limits.conf.in) from the NGINX_LIMIT_* settings and writes
 # LIMITS_FILE, which the main config includes; a bad setting stops it
 # before nginx starts, naming the setting.
+# When LOG_ROTATE_FILES names nginx's log files (the image sets
+# access.log and error.log), log-rotate.sh (next to this script, or
+# collector/ in the source tree) rotates them by size while nginx runs:
+# rename, then SIGUSR1 straight to nginx's master, which reopens them.  Its
+# LOG_ROTATE_* settings are checked before nginx starts; it stops with
+# nginx.
 #
 # Usage: upstream-watch.sh [nginx options...]
 #   The options (e.g. "-p /run/x -c /run/x/nginx.conf") go to every nginx
@@ -44,6 +50,8 @@
 #   LIMITS_FILE        /var/lib/nginx/limits.conf      what nginx includes
 #   NGINX_INTERNAL_LISTEN  3001   [address:]port of /metrics' server
 #   INTERNAL_LISTEN_FILE /var/lib/nginx/internal-listen.conf  its include
+#   LOG_ROTATE_FILES   (none)    nginx's log files to rotate, space separated
+#   LOG_ROTATE_SIZE, LOG_ROTATE_KEEP, LOG_ROTATE_INTERVAL   see log-rotate.sh
 
 set -u
 
@@ -60,9 +68,14 @@ LIMITS_TEMPLATE=${LIMITS_TEMPLATE:-/etc/nginx/app/limits.conf.in}
 LIMITS_FILE=${LIMITS_FILE:-/var/lib/nginx/limits.conf}
 NGINX_INTERNAL_LISTEN=${NGINX_INTERNAL_LISTEN:-3001}
 INTERNAL_LISTEN_FILE=${INTERNAL_LISTEN_FILE:-/var/lib/nginx/internal-listen.conf}
+LOG_ROTATE_FILES=${LOG_ROTATE_FILES:-}
+here=$(cd "$(dirname "$0")" && pwd)
+ROTATE=$here/log-rotate.sh
+[ -x "$ROTATE" ] || ROTATE=$here/../collector/log-rotate.sh
 
 nginx_pid=
 watch_pid=
+rotate_pid=
 
 log() {
     printf 'upstream-watch: %s\n' "$*" >&2
@@ -266,6 +279,11 @@ if ! render_internal_listen; then
     exit 1
 fi
 
+if [ -n "$LOG_ROTATE_FILES" ] && ! "$ROTATE" check; then
+    log "bad log rotation setting; not starting nginx"
+    exit 1
+fi
+
 if ! update start "$@"; then
     log "cannot write a valid $UPSTREAM_FILE; not starting nginx"
     exit 1
@@ -290,6 +308,13 @@ log "nginx started (pid $nginx_pid)"
 ) &
 watch_pid=$!
 
+# Log rotation (see the top); the file names are plain paths, split on
+# white space on purpose.
+if [ -n "$LOG_ROTATE_FILES" ]; then
+    "$ROTATE" run -p "$nginx_pid" -s USR1 $LOG_ROTATE_FILES &
+    rotate_pid=$!
+fi
+
 # wait returns early (status > 128) each time a trapped signal arrives:
 # forward what came (also what came before nginx started), and go back to
 # waiting as long as nginx is alive.
@@ -300,7 +325,7 @@ while :; do
     forward_pending
     kill -0 "$nginx_pid" 2>/dev/null || break
 done
-kill "$watch_pid" 2>/dev/null
-wait "$watch_pid" 2>/dev/null
+kill "$watch_pid" $rotate_pid 2>/dev/null
+wait "$watch_pid" $rotate_pid 2>/dev/null
 log "nginx exited with status $status"
 exit "$status"

@@ -45,6 +45,13 @@
 #                       starting data node asks Sentinel which node is the
 #                       primary now and follows it (so an old primary
 #                       restarted after a failover comes back as a replica)
+#   LOG_ROTATE_SIZE     52428800 (50 MiB; 0: off)  LOG_ROTATE_KEEP  5
+#   LOG_ROTATE_INTERVAL 5 s   this node's log file is rotated by size by
+#                       log-rotate.sh (next to this script, or collector/
+#                       in the source tree), started detached just before
+#                       Redis: renamed to .1, .2, ...  No signal is needed:
+#                       Redis opens its logfile for every line (see
+#                       log-rotate.sh).  A bad value stops the start.
 #
 # Errors (missing or malformed secret, unreadable config, primary not
 # answering within REDIS_WAIT_SECONDS for a first-start sentinel, an empty
@@ -125,12 +132,15 @@ PRIMARY_PORT=${REDIS_PRIMARY_PORT:-6379}
 ANNOUNCE=${REDIS_ANNOUNCE_HOST:-}
 MASTER_NAME=${REDIS_MASTER_NAME:-sessions}
 SENTINELS=${REDIS_SENTINELS:-}
+ROTATE=$here/log-rotate.sh
+[ -x "$ROTATE" ] || ROTATE=$here/../collector/log-rotate.sh
 
 number REDIS_WAIT_SECONDS "$WAIT"
 number REDIS_PRIMARY_PORT "$PRIMARY_PORT"
 name REDIS_PRIMARY_HOST "$PRIMARY_HOST"
 name REDIS_MASTER_NAME "$MASTER_NAME"
 [ -z "$ANNOUNCE" ] || name REDIS_ANNOUNCE_HOST "$ANNOUNCE"
+"$ROTATE" check || die "bad log rotation setting (LOG_ROTATE_*, above)"
 
 case $role in
     primary|secrets) generate=${REDIS_GENERATE_SECRETS:-yes} ;;
@@ -225,6 +235,8 @@ if [ "$role" = sentinel ]; then
         mv -f "$tmp" "$conf" || die "cannot rename $tmp to $conf"
         log "wrote $conf for primary $PRIMARY_HOST:$PRIMARY_PORT"
     fi
+    # The rotator watches this process, which the exec turns into Sentinel.
+    "$ROTATE" start -p "$$" "$LOGDIR/redis-sentinel-$id.log"
     exec redis-sentinel "$conf" --port "$port" --dir "$DATA" \
         --logfile "$LOGDIR/redis-sentinel-$id.log" "$@"
 fi
@@ -310,6 +322,8 @@ set -- "$conf" --port "$port" --dir "$DATA" --aclfile "$DATA/users.acl" \
     --logfile "$logfile" --replicaof $follow \
     ${ANNOUNCE:+--replica-announce-ip "$ANNOUNCE"} "$@"
 log "starting redis-server from $role.conf, replicaof $follow, log $logfile"
+# The rotator watches this process, which the exec turns into Redis.
+"$ROTATE" start -p "$$" "$logfile"
 # masterauth goes in through stdin, not the command line, so it never shows
 # in ps: Redis 7 reads more config from stdin when the last argument is "-",
 # after the file and before the command-line options.

@@ -20,11 +20,13 @@
  * REDIS_TIMEOUT_MS when it starts; whatever the store is doing (waiting
  * to connect, a stalled server, Sentinel), the request is answered 503
  * JSON with Retry-After: 1 when it fires, and its store operation is
- * cancelled.  The warning for those 503s is logged at most once a second
- * with the count of those it stands for, so an outage does not write one
- * line per request.  With REDIS_WAIT_REPLICAS, a write that replicas did
- * not acknowledge in time still answers normally (it stands on the
- * primary) and is logged the same way.
+ * cancelled.  The warning for those 503s is rate-limited (struct
+ * handler_warn): the first is logged at once, the same one again within
+ * the second only counted, and the count logged when the second is over,
+ * so an outage writes about one line a second per worker, not one per
+ * request, and every 503 is accounted for.  With REDIS_WAIT_REPLICAS, a
+ * write that replicas did not acknowledge in time still answers normally
+ * (it stands on the primary) and is logged the same way.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +71,23 @@ struct hreq {
     int                  fresh;       /* a new session */
 };
 
-/* A warning repeated by many requests: the same text is logged at most
- * once a second, with how many it stands for; a different text at once. */
+/* A warning repeated by many requests.  One with a new text (or the
+ * first after a quiet second) is logged at once and opens a window of
+ * HANDLER_WARN_MS; the same text again within the window is only counted.
+ * When the window closes (a timer, so the count is not lost when the
+ * warnings stop) a count above 0 is logged as one line, "<text> (N more
+ * like it in the last 1 s, not logged)", and a new window opens.  A
+ * different text first logs the count so far.  A sustained outage thus
+ * writes one line a second, and the lines add up to every occurrence. */
+#define HANDLER_WARN_MS 1000
+
 struct handler_warn {
-    time_t        at;          /* second of the last line */
-    unsigned long suppressed;
-    char          last[256];   /* its text */
+    struct handler    *h;
+    const char        *what;        /* "503", "WAIT" */
+    int64_t            until;       /* loop ms: end of the open window */
+    unsigned long      suppressed;  /* occurrences counted, not logged */
+    struct loop_timer  timer;       /* armed while suppressed > 0 */
+    char               last[256];   /* the text */
 };
 
 struct handler {
@@ -97,25 +110,67 @@ static const char HANDLER_JSON[] = "application/json";
 
 static void handler_finish(struct hreq *r);
 
-/* Log a rate-limited warning (see struct handler_warn). */
+/* Log the count of w's suppressed occurrences, if any, as one line.
+ * Can't fail. */
 static void
-handler_warn(struct handler_warn *w, const char *what, const char *detail)
+handler_warn_flush(struct handler_warn *w)
 {
-    time_t now = time(NULL);
+    if (w->suppressed > 0) {
+        LOG_WARN("handler: %s: %s (%lu more like it in the last %d s, not "
+                 "logged)", w->what, w->last, w->suppressed,
+                 HANDLER_WARN_MS / 1000);
+    }
+    w->suppressed = 0;
+    loop_timer_stop(w->h->loop, &w->timer);
+}
 
-    if (now == w->at && strncmp(detail, w->last, sizeof(w->last) - 1) == 0)
+/* The window closed: log its count and open the next one. */
+static void
+handler_warn_on_timer(struct loop *l, struct loop_timer *t)
+{
+    struct handler_warn *w = t->data;
+
+    handler_warn_flush(w);
+    w->until = loop_now_ms(l) + HANDLER_WARN_MS;
+}
+
+/* Set up w, logged as "handler: <what>: ...".  Can't fail. */
+static void
+handler_warn_init(struct handler_warn *w, struct handler *h,
+                  const char *what)
+{
+    w->h = h;
+    w->what = what;
+    w->until = 0;
+    w->suppressed = 0;
+    w->last[0] = '\0';
+    loop_timer_init(&w->timer, handler_warn_on_timer, w);
+}
+
+/* Log a rate-limited warning: n occurrences of detail (see struct
+ * handler_warn).  Can't fail (without memory for the timer, the count is
+ * logged by the next warning after the window, or at exit). */
+static void
+handler_warn(struct handler_warn *w, const char *detail, unsigned long n)
+{
+    int64_t now = loop_now_ms(w->h->loop);
+
+    if (now < w->until && strncmp(detail, w->last, sizeof(w->last) - 1) == 0)
     {
-        w->suppressed++;
+        w->suppressed += n;
+        if (!loop_timer_armed(&w->timer)) {
+            (void) loop_timer_at(w->h->loop, &w->timer, w->until);
+        }
         return;
     }
-    if (w->suppressed > 0) {
-        LOG_WARN("handler: %s: %s (and %lu more like it, not logged)",
-                 what, w->last, w->suppressed);
+    handler_warn_flush(w);
+    if (n > 1) {
+        LOG_WARN("handler: %s: %s (%lu times)", w->what, detail, n);
+    } else {
+        LOG_WARN("handler: %s: %s", w->what, detail);
     }
-    LOG_WARN("handler: %s: %s", what, detail);
     snprintf(w->last, sizeof(w->last), "%s", detail);
-    w->at = now;
-    w->suppressed = 0;
+    w->until = now + HANDLER_WARN_MS;
 }
 
 struct handler *
@@ -132,6 +187,8 @@ handler_create(const struct config *cfg, struct loop *l, char *err,
     }
     h->cfg = cfg;
     h->loop = l;
+    handler_warn_init(&h->warn_503, h, "503");
+    handler_warn_init(&h->warn_wait, h, "WAIT");
     sc.host = cfg->redis_host;
     sc.port = (int) cfg->redis_port;
     sc.db = (int) cfg->redis_db;
@@ -179,6 +236,9 @@ handler_destroy(struct handler *h)
     if (h == NULL) {
         return;
     }
+    /* The last counts: a worker that stops mid-outage loses none. */
+    handler_warn_flush(&h->warn_503);
+    handler_warn_flush(&h->warn_wait);
     store_destroy(h->store);
     while ((r = h->free_list) != NULL) {
         h->free_list = r->next_free;
@@ -284,7 +344,7 @@ handler_error(struct hreq *r, int status, const char *msg)
 static void
 handler_unavailable(struct hreq *r, const char *err)
 {
-    handler_warn(&r->h->warn_503, "503", err);
+    handler_warn(&r->h->warn_503, err, 1);
     handler_error(r, 503, "service unavailable");
     buf_reset(&r->headers);
     buf_appends(&r->headers, "Retry-After: 1\r\nCache-Control: no-store\r\n");
@@ -632,12 +692,12 @@ handler_store_metrics(struct handler *h)
     char          detail[160];
 
     if (w > h->seen_wait_short) {
-        snprintf(detail, sizeof(detail), "%lu write(s) not acknowledged by "
-                 "%lld replica(s) within %lld ms (%lu in all); they stand on "
-                 "the primary only", w - h->seen_wait_short,
-                 h->cfg->redis_wait_replicas, h->cfg->redis_wait_timeout_ms,
-                 w);
-        handler_warn(&h->warn_wait, "WAIT", detail);
+        /* The same text for every such write (no running counts in it),
+         * so that repeats are recognised and counted. */
+        snprintf(detail, sizeof(detail), "write not acknowledged by %lld "
+                 "replica(s) within %lld ms; it stands on the primary only",
+                 h->cfg->redis_wait_replicas, h->cfg->redis_wait_timeout_ms);
+        handler_warn(&h->warn_wait, detail, w - h->seen_wait_short);
         h->seen_wait_short = w;
     }
     for (; h->seen_errors < e; h->seen_errors++) {

@@ -1,6 +1,7 @@
 """composelib.py -- what the Compose suites share: running commands, one
 Compose project (its containers, exec, redis-cli, teardown), HTTP to nginx
-on the host, polling.
+on the host, polling, and the collector's output read back for the
+exactly-once checks.
 
     from composelib import Project, engine_or_skip, wait_for
     engine_or_skip()                      # Skip when no engine answers
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -161,6 +163,71 @@ def session_cookie(headers):
     m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
     assert m, f"no session cookie in {sc!r}"
     return m.group(1), m.group(2)
+
+
+def port_free(port):
+    """True when nothing listens on port (IPv4 any and loopback), as
+    docker-proxy would bind it: connections in TIME_WAIT do not count."""
+    for addr in ("0.0.0.0", "127.0.0.1"):
+        with socket.socket(socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((addr, port))
+            except OSError:
+                return False
+    return True
+
+
+# -- the collector's output, read back ---------------------------------------
+# The exactly-once checks (test_stack.py's check_exact, test_rotation.py)
+# compare these with the log files.  Docker must keep all of the
+# collector's stdout for that: see keep-collector-output.yaml.
+
+def collector_events(cid):
+    """The collector container's JSON events (its stdout), in order."""
+    r = run(["docker", "logs", cid], timeout=60)
+    out = []
+    for line in r.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def messages_of(evs, path):
+    """The messages of the events read from path, in order."""
+    return [e["message"] for e in evs if e.get("path") == path]
+
+
+def rotated_messages(evs, path):
+    """The messages of the events read from path or from one of its
+    rotated names (path.1, path.2, ...: an event names the file as the
+    collector last saw it), in order."""
+    name = re.compile(re.escape(path) + r"(\.[0-9]+)?")
+    return [e["message"] for e in evs
+            if name.fullmatch(e.get("path", ""))]
+
+
+def each_once(msgs, pattern, want):
+    """Problems (empty: none) with the ids that pattern's first group
+    finds in msgs, against want (the ids written): each must be there
+    exactly once, and no other id."""
+    seen = {}
+    for m in msgs:
+        k = re.search(pattern, m)
+        if k:
+            seen[k.group(1)] = seen.get(k.group(1), 0) + 1
+    lost = [w for w in want if w not in seen]
+    twice = sorted(k for k, n in seen.items() if n > 1)
+    extra = sorted(set(seen) - set(want))
+    bad = []
+    if lost:
+        bad.append(f"{len(lost)} of {len(want)} lost (e.g. {lost[:3]})")
+    if twice:
+        bad.append(f"{len(twice)} repeated (e.g. {twice[:3]})")
+    if extra:
+        bad.append(f"{len(extra)} unexpected (e.g. {extra[:3]})")
+    return bad
 
 
 class Project:

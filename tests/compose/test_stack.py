@@ -116,19 +116,10 @@ class Load:
             th.join(15)
 
 
-def events(cid):
-    """The collector container's JSON events (its stdout), in order."""
-    r = run(["docker", "logs", cid], timeout=60)
-    out = []
-    for line in r.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            out.append(json.loads(line))
-    return out
-
-
-def messages(evs, path):
-    return [e["message"] for e in evs if e.get("path") == path]
+# The collector's events (its stdout) and the messages read from one
+# path: composelib.py, shared with test_rotation.py.
+events = composelib.collector_events
+messages = composelib.messages_of
 
 
 def file_lines(path):
