@@ -411,8 +411,27 @@ class Answer:
 def parse_answers(data, case):
     """Split data into answers.  Returns (answers, rest): rest is bytes
     that do not make a whole answer (b"" when everything parsed)."""
-    answers, pos = [], 0
-    methods = [m for m, _ in case.requests]
+    return _parse_from(data, 0, [m for m, _ in case.requests], [])
+
+
+def _whole(parsed):
+    """True when a parse used every byte and its HTTP/0.9 answers (the
+    body alone) are JSON or /metrics, as every answer here must be."""
+    answers, rest = parsed
+    if rest:
+        return False
+    for a in answers:
+        if a.status is None and not a.body.startswith(b"# HELP "):
+            try:
+                json.loads(a.body)
+            except ValueError:
+                return False
+    return True
+
+
+def _parse_from(data, pos, methods, answers):
+    """parse_answers from pos, after answers."""
+    answers = list(answers)
     while pos < len(data):
         if not data.startswith(b"HTTP/", pos):
             if not b"HTTP/".startswith(data[pos:pos + 5]):
@@ -446,11 +465,18 @@ def parse_answers(data, case):
         if bodyless and status >= 400 and cl is not None \
                 and not data.startswith(b"HTTP/", pos) \
                 and len(data) - pos >= int(cl) > 0:
-            # nginx did not take the request for a HEAD (its request line
-            # was rejected before the method counted): the body is there.
-            # Only an error answer can be that; a 2xx to a HEAD has no
-            # body even when an HTTP/0.9 answer (no status line) follows.
-            bodyless = False
+            # Either nginx did not take the request for a HEAD (its request
+            # line was rejected before the method counted) and sent the
+            # body, or it did and what follows is an HTTP/0.9 answer (no
+            # status line) to a later request.  The bytes alone cannot
+            # tell; the reading that accounts for the whole stream wins
+            # (a 2xx to a HEAD is never this: only an error answer can be).
+            n = int(cl)
+            with_body = answers + [Answer(status, headers,
+                                          data[pos:pos + n])]
+            taken = _parse_from(data, pos + n, methods, with_body)
+            if _whole(taken):
+                return taken
         if bodyless:
             body = b""
         elif te == "chunked":
