@@ -72,6 +72,17 @@ while not state["stop"]:
     delay = t0 + n / rate - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+# Stopped writing: stay a while, so that a rotation of what was written
+# last, and its signal, land before the count (seen in CI: the signal
+# reached a writer that had already printed).
+end = time.monotonic() + 3.0
+while time.monotonic() < end:
+    if state["reopen"]:
+        state["reopen"] = 0
+        new = os.open(path, flags, 0o644)
+        os.dup2(new, fd)
+        os.close(new)
+    time.sleep(0.1)
 print(n, state["signals"], flush=True)
 """
 

@@ -91,13 +91,18 @@ def container_config_passes_nginx_t():
         with open(os.path.join(d, "lib/upstream/fcgi-app.conf"), "w") as f:
             f.write("upstream fcgi_app { server 127.0.0.1:9000; "
                     "keepalive 8; }\n")
-        # The limits include, as the entrypoint writes it at start (with
-        # "true" for nginx, the watcher renders, starts "true" and exits).
+        # The limits and internal-listen includes, as the entrypoint writes
+        # them at start (with "true" for nginx, the watcher renders, starts
+        # "true" and exits).
         env = dict(os.environ, NGINX="true", UPSTREAM_SERVICE="localhost",
                    UPSTREAM_FILE=os.path.join(d, "lib/upstream/x.conf"),
                    LIMITS_FILE=os.path.join(d, "lib/limits.conf"),
                    LIMITS_TEMPLATE=os.path.join(NGINX_DIR, "app",
-                                                "limits.conf.in"))
+                                                "limits.conf.in"),
+                   INTERNAL_LISTEN_FILE=os.path.join(
+                       d, "lib/internal-listen.conf"))
+        for k in ("NGINX_INTERNAL_LISTEN", "LOG_ROTATE_FILES"):
+            env.pop(k, None)
         w = subprocess.run([os.path.join(NGINX_DIR, "upstream-watch.sh")],
                            env=env, capture_output=True, text=True,
                            timeout=10)
