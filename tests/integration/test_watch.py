@@ -81,9 +81,16 @@ def need_app(c):
 
 
 def upstream_servers(c):
+    """The upstream's instances (its server lines, less the backup lines
+    the watcher adds: checked to be the same set), and its text."""
     with open(c.s.upstream_conf) as f:
         text = f.read()
-    return sorted(re.findall(r"^\s*server (\S+?)(?: |;)", text, re.M)), text
+    lines = re.findall(r"^\s*server (\S+?)( [^;]*)?;", text, re.M)
+    main = sorted(a for a, opts in lines if " backup" not in opts)
+    backup = sorted(a for a, opts in lines if " backup" in opts)
+    want = [] if " down;" in text else main
+    assert backup == want, f"backup lines {backup} for {main}:\n{text}"
+    return main, text
 
 
 def wait_servers(c, want, timeout=5.0):
