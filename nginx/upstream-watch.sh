@@ -181,8 +181,7 @@ render_limits() {
 
 # Write INTERNAL_LISTEN_FILE: the "listen" of the internal server (/metrics)
 # from NGINX_INTERNAL_LISTEN ([address:]port; the address is an IPv4
-# address or a name, and nginx binds every address the name has when it
-# reads its config).
+# address or a name, whose IPv4 addresses are each bound).
 # compose.yaml gives a name only the backend network knows, so /metrics is
 # not reachable from the published frontend network.  Returns 1 (logged)
 # on a bad setting or when the file cannot be written.
@@ -200,10 +199,38 @@ render_internal_listen() {
             "nginx-internal:3001"
         return 1
     fi
-    printf '# Written by upstream-watch.sh; do not edit.\nlisten %s;\n' \
-        "$NGINX_INTERNAL_LISTEN" > "$INTERNAL_LISTEN_FILE.new" || return 1
+    # A name is resolved here, once (IPv4, up to 5 s): left to nginx, it
+    # would be looked up again at every reload and `nginx -t`, and one
+    # such lookup that failed under load kept a stale upstream set for a
+    # second (measured).
+    listen=$NGINX_INTERNAL_LISTEN
+    host=
+    case $NGINX_INTERNAL_LISTEN in *:*) host=${NGINX_INTERNAL_LISTEN%:*} ;; esac
+    case $host in
+        *[A-Za-z]*)
+            tries=0
+            until listen=$(getent ahostsv4 "$host" | awk -v p="$port" \
+                      '$2 == "STREAM" {print $1 ":" p}' | sort -u) \
+                  && [ -n "$listen" ]; do
+                tries=$((tries + 1))
+                if [ "$tries" -ge 5 ]; then
+                    log "NGINX_INTERNAL_LISTEN=\"$NGINX_INTERNAL_LISTEN\":" \
+                        "$host has no IPv4 address (tried for 5 s)"
+                    return 1
+                fi
+                sleep 1
+            done
+            ;;
+    esac
+    {
+        printf '# Written by upstream-watch.sh from NGINX_INTERNAL_LISTEN'
+        printf '=%s; do not edit.\n' "$NGINX_INTERNAL_LISTEN"
+        for a in $listen; do
+            printf 'listen %s;\n' "$a"
+        done
+    } > "$INTERNAL_LISTEN_FILE.new" || return 1
     mv "$INTERNAL_LISTEN_FILE.new" "$INTERNAL_LISTEN_FILE" || return 1
-    log "internal server (/metrics) listens on $NGINX_INTERNAL_LISTEN"
+    log "internal server (/metrics) listens on" $listen
 }
 
 # Bring UPSTREAM_FILE in line with DNS.  $1 is "reload" to signal nginx
