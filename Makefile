@@ -1,6 +1,7 @@
 # Makefile -- top level: builds the C components and runs every test tier.
 #
 #   make                 build fcgi-app/fcgi-app and collector/collector
+#                        (and lib/, the shared C library, on its own)
 #   make test            build, then run every test tier (tests/run)
 #   make check           static analysis: cppcheck and clang-tidy
 #   make bench           benchmarks side by side with their peers
@@ -15,7 +16,9 @@
 #   CFLAGS=... / CPPFLAGS=... / LDFLAGS=... are appended to the flags in
 #   build.mk (warnings, -Werror, hardening), which every component uses.
 
-COMPONENTS := fcgi-app collector
+# lib first: its own unit tests and fuzzers (each program also builds
+# lib/*.c into its own tree, through lib/lib.mk).
+COMPONENTS := lib fcgi-app collector
 SANITIZER  ?=
 TIERS      ?=
 FUZZ_SECONDS ?= 20
