@@ -7,19 +7,21 @@
 # Every variable and target here starts with CORE_/core- so nothing
 # collides with the including Makefile.  Warnings, hardening, sanitizers
 # and header dependencies come from the shared ../build.mk (BUILD_*); the
-# caller's CFLAGS/LDFLAGS are appended to them.
+# caller's CFLAGS/LDFLAGS are appended to them.  The shared C library
+# (../lib/lib.mk: LIB_INC, LIB_A, LIB_SRCS) is linked after CORE_LIB.
 
 CC ?= cc
 CLANG ?= clang
 
 include $(dir $(lastword $(MAKEFILE_LIST)))../build.mk
+include ../lib/lib.mk
 
 CORE_SRCS := src/buf.c src/pct.c src/utf8.c src/jsonw.c src/sign.c \
              src/civil.c src/cookie.c src/session.c src/router.c
 CORE_HDRS := $(CORE_SRCS:.c=.h)
 CORE_LDLIBS := -lcrypto -ljansson -lm
 
-CORE_CFLAGS = -Isrc -I../tests/unit $(BUILD_CFLAGS)
+CORE_CFLAGS = -Isrc $(LIB_INC) -I../tests/unit $(BUILD_CFLAGS)
 CORE_LDFLAGS = $(BUILD_LDFLAGS)
 
 CORE_BUILD := build/core
@@ -34,7 +36,7 @@ CORE_UNIT_BINS := $(addprefix build/unit/test_,$(CORE_UNIT_NAMES))
 CORE_FUZZ_DIR := ../tests/fuzz/fcgi-app
 CORE_FUZZ_NAMES := fuzz_cookie fuzz_pct fuzz_router fuzz_session
 CORE_FUZZ_BINS := $(addprefix build/fuzz/,$(CORE_FUZZ_NAMES))
-CORE_FUZZ_CFLAGS := -Isrc $(BUILD_FUZZ_CFLAGS)
+CORE_FUZZ_CFLAGS := -Isrc $(LIB_INC) $(BUILD_FUZZ_CFLAGS)
 
 .PHONY: core-unit core-fuzz core-check core-clean
 
@@ -50,7 +52,7 @@ core-check: core-unit
 	    ./$$t || rc=1; done; exit $$rc
 
 core-clean:
-	rm -rf $(CORE_BUILD) $(CORE_UNIT_BINS) $(CORE_FUZZ_BINS) \
+	rm -rf $(CORE_BUILD) $(LIB_BUILD) $(CORE_UNIT_BINS) $(CORE_FUZZ_BINS) \
 	    $(addsuffix .d,$(CORE_UNIT_BINS))
 
 # Each object depends on the headers its source includes
@@ -63,17 +65,19 @@ $(CORE_LIB): $(CORE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-build/unit/test_%: $(CORE_UNIT_DIR)/test_%.c $(CORE_LIB)
+build/unit/test_%: $(CORE_UNIT_DIR)/test_%.c $(CORE_LIB) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) $(BUILD_DEPFLAGS) -MF $@.d $(CORE_LDFLAGS) \
-	    -o $@ $< $(CORE_LIB) $(CORE_LDLIBS)
+	    -o $@ $< $(CORE_LIB) $(LIB_A) $(CORE_LDLIBS)
 
 # libFuzzer needs clang and its own instrumentation of every source.  One
 # compiler run for several sources cannot write one .d file, so these
-# depend on every CORE header.
-build/fuzz/fuzz_%: $(CORE_FUZZ_DIR)/fuzz_%.c $(CORE_SRCS) $(CORE_HDRS)
+# depend on every CORE and lib header.
+build/fuzz/fuzz_%: $(CORE_FUZZ_DIR)/fuzz_%.c $(CORE_SRCS) $(CORE_HDRS) \
+                   $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(@D)
-	$(CLANG) $(CORE_FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LDLIBS)
+	$(CLANG) $(CORE_FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(LIB_SRCS) \
+	    $(CORE_LDLIBS)
 
 # The headers each object and unit test was built from.
 -include $(wildcard $(CORE_BUILD)/*.d \
@@ -82,7 +86,7 @@ build/fuzz/fuzz_%: $(CORE_FUZZ_DIR)/fuzz_%.c $(CORE_SRCS) $(CORE_HDRS)
 # Standalone use (make -f core.mk ...): plain target names.
 ifeq ($(notdir $(firstword $(MAKEFILE_LIST))),core.mk)
 .PHONY: all unit fuzz check clean
-all: $(CORE_LIB)
+all: $(CORE_LIB) $(LIB_A)
 unit: core-unit
 fuzz: core-fuzz
 check: core-check

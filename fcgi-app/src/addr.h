@@ -1,9 +1,10 @@
 /* addr.h -- host:port lists (REDIS_SENTINELS, Sentinel's answers)
  *
  * Owns: parsing "host:port host:port ..." (spaces, tabs or commas
- * between; an IPv6 address as [addr]:port) and whole decimal ports.  Pure
- * functions; config.c checks REDIS_SENTINELS with them, sentinel.c uses
- * the parsed list.
+ * between; an IPv6 address as [addr]:port).  Each token and port is
+ * parsed by lib/wsaddr.h, shared with the collector.  Pure functions;
+ * config.c checks REDIS_SENTINELS with them, sentinel.c uses the parsed
+ * list.
  */
 #ifndef APP_ADDR_H
 #define APP_ADDR_H
@@ -22,8 +23,5 @@ struct addr_hp {
  * filled (empty list, bad port, too many, host too long). */
 int addr_parse_list(const char *list, struct addr_hp *out, size_t max,
                     char *err, size_t errlen);
-
-/* A whole decimal port 1..65535 from (p, len), or -1. */
-int addr_parse_port(const char *p, size_t len);
 
 #endif

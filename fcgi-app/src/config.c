@@ -23,6 +23,7 @@
 #include "sign.h"
 #include "addr.h"
 #include "store.h"
+#include "wsnum.h"
 
 #define CONFIG_FILE_MAX 4096   /* longest secret file we read */
 
@@ -171,26 +172,6 @@ config_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Parse a whole decimal integer.  Returns 0, or -1 on empty input,
- * junk, or overflow. */
-static int
-config_parse_ll(const char *s, long long *out)
-{
-    char      *end;
-    long long  v;
-
-    if (*s == '\0' || *s == ' ' || *s == '+') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* 1 if s has no control bytes (printable text), else 0. */
 static int
 config_printable(const char *s)
@@ -299,7 +280,8 @@ config_set(struct config *cfg, const struct config_row *row,
 
     switch (row->type) {
     case CT_INT:
-        if (config_parse_ll(text, &v) != 0) {
+        /* Any whole integer first, so the two errors stay apart. */
+        if (wsnum_parse_ll(text, LLONG_MIN, LLONG_MAX, &v) != 0) {
             config_err(err, errlen, "%s=\"%s\": not an integer (%lld..%lld)",
                        row->env, text, row->min, row->max);
             return -1;

@@ -6,8 +6,8 @@
  * table printed by `fcgi-app --config-table`.  Does not own what the
  * settings mean: each module reads the fields it needs.
  */
-#ifndef CONFIG_H
-#define CONFIG_H
+#ifndef APP_CONFIG_H
+#define APP_CONFIG_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -52,7 +52,7 @@ struct config {
     char      *app_hostname;
 
     char      *log_dir;
-    int        log_level;              /* LOG_ERROR..LOG_DEBUG (log.h) */
+    int        log_level;              /* LOG_LEVEL_ERROR..DEBUG (log.h) */
 };
 
 /* Fill cfg from the environment (getenv), applying defaults.  Returns 0,

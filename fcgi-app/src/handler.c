@@ -42,6 +42,7 @@
 #include "session.h"
 #include "sign.h"
 #include "store.h"
+#include "wsclock.h"
 
 /* A request in flight.  Kept on a free list between requests, buffers
  * and all, so a steady load allocates nothing per request here. */
@@ -251,26 +252,6 @@ long
 handler_in_flight(const struct handler *h)
 {
     return h->in_flight;
-}
-
-/* Wall clock in Unix ms (cookie and session dates). */
-static int64_t
-handler_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic seconds (request durations). */
-static double
-handler_mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 /* Reason phrase for the Status header. */
@@ -566,7 +547,7 @@ handler_session_route(struct hreq *r, int visit)
     const char *cookie;
 
     r->visit = visit;
-    r->now = handler_wall_ms();
+    r->now = wsclock_wall_ms();       /* cookie and session dates */
     handler_budget_start(r);
     cookie = fcgi_request_param(r->req, "HTTP_COOKIE");
     if (cookie != NULL
@@ -727,7 +708,7 @@ handler_finish(struct hreq *r)
     }
     sent = handler_send(r);
     handler_store_metrics(h);
-    metrics_request(r->route, r->status, handler_mono_s() - r->t0);
+    metrics_request(r->route, r->status, wsclock_mono_s() - r->t0);
     log_access(fcgi_request_param(r->req, "REMOTE_ADDR"), r->method, r->uri,
                fcgi_request_param(r->req, "SERVER_PROTOCOL"), r->status,
                sent, fcgi_request_param(r->req, "HTTP_REFERER"),
@@ -812,7 +793,7 @@ handler_serve(struct handler *h, struct fcgi_request *req,
     r->req = req;
     r->done = done;
     r->done_arg = arg;
-    r->t0 = handler_mono_s();
+    r->t0 = wsclock_mono_s();
     loop_timer_init(&r->budget, handler_on_budget, r);
     h->in_flight++;
     metrics_busy_add(1);

@@ -16,21 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "addr.h"
 #include "listen.h"
-
-/* Parse a port strictly ("1".."65535") into out as text.  0 or -1. */
-static int
-listen_port(const char *s, char *out, size_t outlen)
-{
-    int v = addr_parse_port(s, strlen(s));
-
-    if (v < 0 || (size_t) snprintf(out, outlen, "%d", v & 0xffff) >= outlen)
-    {
-        return -1;
-    }
-    return 0;
-}
+#include "wsaddr.h"
 
 /* Bind a unix socket at path with mode 0660. */
 static int
@@ -124,41 +111,23 @@ int
 listen_open(const char *spec, int *bad, char *err, size_t errlen)
 {
     struct addrinfo  hints, *ai = NULL;
-    char             host[256], port[8];
-    const char      *colon, *h;
-    size_t           hlen;
-    int              fd, rc;
+    char             host[256], port[8], perr[160];
+    int              fd, rc, portnum;
 
     *bad = 0;
 
     if (strncmp(spec, "unix:", 5) == 0) {
         return listen_unix(spec, spec + 5, bad, err, errlen);
     }
-    colon = strrchr(spec, ':');
-    if (colon == NULL || listen_port(colon + 1, port, sizeof(port)) != 0) {
+    if (wsaddr_parse(spec, strlen(spec), host, sizeof(host), &portnum,
+                     perr, sizeof(perr)) != 0)
+    {
         snprintf(err, errlen, "APP_LISTEN=\"%s\": want host:port, "
-                 "[v6addr]:port or unix:/path (port 1..65535)", spec);
+                 "[v6addr]:port or unix:/path (%s)", spec, perr);
         *bad = 1;
         return -1;
     }
-    h = spec;
-    hlen = (size_t) (colon - spec);
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    } else if (memchr(h, ':', hlen) != NULL) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": IPv6 addresses go in "
-                 "brackets, e.g. [::1]:9000", spec);
-        *bad = 1;
-        return -1;
-    }
-    if (hlen == 0 || hlen >= sizeof(host)) {
-        snprintf(err, errlen, "APP_LISTEN=\"%s\": bad host", spec);
-        *bad = 1;
-        return -1;
-    }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
+    snprintf(port, sizeof(port), "%d", portnum);
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;

@@ -6,8 +6,8 @@
  * threads never interleave inside a line.  Does not own signals: the loops
  * that see the SIGUSR1 flag call log_reopen().
  */
-#ifndef LOG_H
-#define LOG_H
+#ifndef APP_LOG_H
+#define APP_LOG_H
 
 #include <stddef.h>
 

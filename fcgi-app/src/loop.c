@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
+#include "wsclock.h"
 
 #define LOOP_EVENTS 256
 
@@ -39,10 +39,7 @@ struct loop {
 int64_t
 loop_clock_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wsclock_mono_ms();
 }
 
 int64_t

@@ -46,7 +46,9 @@ struct loop *loop_create(char *err, size_t errlen);
 void loop_destroy(struct loop *l);           /* accepts NULL */
 
 /* Monotonic ms, cached once per loop turn (loop_now_ms) or read now
- * (loop_clock_ms).  Can't fail. */
+ * (loop_clock_ms, lib's wsclock_mono_ms(): the clock the cache and every
+ * timer use, named here so callers of the loop need no other header).
+ * Can't fail. */
 int64_t loop_now_ms(const struct loop *l);
 int64_t loop_clock_ms(void);
 

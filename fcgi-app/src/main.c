@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -16,6 +15,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "wsrlimit.h"
+#include "wssig.h"
 
 #ifndef FCGI_APP_VERSION
 #define FCGI_APP_VERSION "0.1.0"
@@ -27,19 +28,6 @@ main_usage(FILE *f)
     fprintf(f, "usage: fcgi-app [--version | --config-table | --help]\n"
                "Settings come from the environment; see "
                "`fcgi-app --config-table`.\n");
-}
-
-/* Raise the soft open-file limit to the hard one: each worker may hold
- * thousands of idle kept connections (worker.c).  Best effort. */
-static void
-main_raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 }
 
 /* The command line (--version, --config-table, --help): the exit code. */
@@ -85,8 +73,10 @@ main(int argc, char **argv)
         return CONFIG_EXIT_BAD;
     }
     /* hiredis and libfcgi write to sockets the peer may have closed. */
-    signal(SIGPIPE, SIG_IGN);
-    main_raise_nofile();
+    wssig_handle(SIGPIPE, SIG_IGN);
+    /* Each worker may hold thousands of idle kept connections
+     * (worker.c).  Best effort. */
+    wsrlimit_raise_nofile();
 
     buf_init(&desc);
     config_describe(&cfg, &desc);

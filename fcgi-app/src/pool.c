@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "worker.h"
+#include "wssig.h"
 
 #define POOL_MAX_CHILDREN   (256 * 3)
 #define POOL_STABLE_MS      10000   /* up this long: not a crash loop */
@@ -424,33 +425,14 @@ pool_schedule(struct pool *p, int64_t now)
 static void
 pool_install_signals(sigset_t *waitmask)
 {
-    struct sigaction sa;
-    sigset_t         block;
+    static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = pool_on_chld;
-    sigaction(SIGCHLD, &sa, NULL);
-    sa.sa_handler = pool_on_term;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = pool_on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = pool_on_usr1;
-    sigaction(SIGUSR1, &sa, NULL);
-
-    sigemptyset(&block);
-    sigaddset(&block, SIGCHLD);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGHUP);
-    sigaddset(&block, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &block, waitmask);
-    sigdelset(waitmask, SIGCHLD);
-    sigdelset(waitmask, SIGTERM);
-    sigdelset(waitmask, SIGINT);
-    sigdelset(waitmask, SIGHUP);
-    sigdelset(waitmask, SIGUSR1);
+    wssig_handle(SIGCHLD, pool_on_chld);
+    wssig_handle(SIGTERM, pool_on_term);
+    wssig_handle(SIGINT, pool_on_term);
+    wssig_handle(SIGHUP, pool_on_hup);
+    wssig_handle(SIGUSR1, pool_on_usr1);
+    wssig_block(sigs, sizeof(sigs) / sizeof(sigs[0]), waitmask);
 }
 
 int

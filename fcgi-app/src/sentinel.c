@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #include "sentinel.h"
+#include "wsaddr.h"
 
 enum sentinel_phase {
     SENTINEL_IDLE,       /* no question */
@@ -163,8 +164,8 @@ sentinel_on_answer(redisAsyncContext *ac, void *reply, void *privdata)
     {
         snprintf(s->err, sizeof(s->err), "sentinel %s:%d: unexpected "
                  "answer to get-master-addr-by-name", a->host, a->port);
-    } else if ((port = addr_parse_port(r->element[1]->str,
-                                       r->element[1]->len)) < 0)
+    } else if ((port = wsaddr_parse_port(r->element[1]->str,
+                                         r->element[1]->len)) < 0)
     {
         snprintf(s->err, sizeof(s->err), "sentinel %s:%d: bad port "
                  "\"%.*s\"", a->host, a->port, (int) r->element[1]->len,

@@ -33,6 +33,7 @@
 
 #include "buf.h"
 #include "civil.h"
+#include "jsonw.h"
 #include "session.h"
 
 struct session {
@@ -222,43 +223,12 @@ session_created(const struct session *s)
 
 /* Append p[0..len) as JSON.stringify's QuoteJSONString does: '"', '\\',
  * \b \t \n \f \r, other C0 controls as \u00xx (lower-case hex), all else
- * raw.  0 / -1 (OOM). */
+ * raw (lib/wsjson.h with no flags).  0 / -1 (OOM). */
 static int
 session_write_string(struct buf *out, const char *p, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    const char *rep;
-    char        esc[7];
-    size_t      i, run = 0;
-    unsigned char c;
-
     buf_append(out, "\"", 1);
-    for (i = 0; i < len; i++) {
-        c = (unsigned char) p[i];
-        switch (c) {
-        case '"':  rep = "\\\""; break;
-        case '\\': rep = "\\\\"; break;
-        case '\b': rep = "\\b"; break;
-        case '\t': rep = "\\t"; break;
-        case '\n': rep = "\\n"; break;
-        case '\f': rep = "\\f"; break;
-        case '\r': rep = "\\r"; break;
-        default:
-            if (c >= 0x20) {
-                run++;
-                continue;
-            }
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0x0f];
-            esc[6] = '\0';
-            rep = esc;
-        }
-        buf_append(out, p + i - run, run);
-        run = 0;
-        buf_appends(out, rep);
-    }
-    buf_append(out, p + len - run, run);
+    jsonw_escaped(out, p, len, 0);
     return buf_append(out, "\"", 1);
 }
 

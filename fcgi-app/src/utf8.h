@@ -1,12 +1,14 @@
-/* utf8.h -- strict UTF-8 validation
+/* utf8.h -- the app's UTF-8 policy: refuse what is not well-formed
  *
- * Owns: deciding whether bytes are well-formed UTF-8 per RFC 3629
- * (no overlong forms, no surrogates U+D800..U+DFFF, nothing above
- * U+10FFFF).  NUL bytes are valid UTF-8; callers that forbid them check
- * separately.  Does not own: decoding to code points for callers.
+ * Owns: the app's rule that text it takes apart (cookies, percent-decoded
+ * paths, JSON it writes) must be well-formed UTF-8 per RFC 3629 (no
+ * overlong forms, no surrogates U+D800..U+DFFF, nothing above U+10FFFF),
+ * or the request is refused.  NUL bytes are valid UTF-8; callers that
+ * forbid them check separately.  Does not own: the decoder, which is
+ * lib/wsutf8.c, shared with the collector (whose policy is to replace).
  */
-#ifndef UTF8_H
-#define UTF8_H
+#ifndef APP_UTF8_H
+#define APP_UTF8_H
 
 #include <stddef.h>
 

@@ -61,6 +61,7 @@
 #include "log.h"
 #include "loop.h"
 #include "worker.h"
+#include "wssig.h"
 
 #define WORKER_MAX_CONNS   65536   /* connections one process holds */
 #define WORKER_IDLE_MS     300000  /* close a kept connection idle this long
@@ -541,32 +542,17 @@ worker_loop(struct worker *w, const sigset_t *waitmask)
 static int
 worker_signals(sigset_t *waitmask)
 {
-    struct sigaction sa;
-    sigset_t         block;
+    static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
 
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = worker_on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = worker_on_reopen;
-    sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, &sa, NULL);
-
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGUSR1);
-    if (sigprocmask(SIG_BLOCK, &block, waitmask) != 0) {
+    wssig_handle(SIGTERM, worker_on_stop);
+    wssig_handle(SIGINT, worker_on_stop);
+    wssig_handle(SIGUSR1, worker_on_reopen);
+    wssig_handle(SIGHUP, SIG_IGN);
+    wssig_handle(SIGPIPE, SIG_IGN);
+    wssig_handle(SIGCHLD, SIG_DFL);
+    if (wssig_block(sigs, sizeof(sigs) / sizeof(sigs[0]), waitmask) != 0) {
         return -1;
     }
-    sigdelset(waitmask, SIGTERM);
-    sigdelset(waitmask, SIGINT);
-    sigdelset(waitmask, SIGUSR1);
     /* If the master dies, stop like on SIGTERM. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
