@@ -55,6 +55,7 @@
 #include "tcpout.h"
 #include "tfile.h"
 #include "watch.h"
+#include "wsclock.h"
 
 #define COLLECTOR_CHUNKS 16      /* read-buffer loads per file per turn */
 #define COLLECTOR_BUDGET_LOGS 10 /* budget flushes logged per reconcile */
@@ -109,26 +110,6 @@ struct collector {
     char                   err[1024];
 };
 
-/* Monotonic milliseconds, for every interval.  This can't fail. */
-static long long
-collector_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wall-clock milliseconds since the epoch, for "@timestamp". */
-static long long
-collector_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Line callback from tfile_read(): encode, queue, mark. */
 static int
 collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
@@ -147,7 +128,7 @@ collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
         ev.type = f->type;
         ev.truncated = (flags & (TFILE_LINE_TRUNCATED | TFILE_LINE_SPLIT))
             != 0;
-        ev.ts_ms = collector_wall_ms();
+        ev.ts_ms = (long long) wsclock_wall_ms();     /* "@timestamp" */
         if (event_encode(c->enc, &ev, &out, &outlen, c->err,
                 sizeof(c->err)) != 0
             || outq_append(c->q, out, outlen) != 0)
@@ -158,7 +139,7 @@ collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
             tcpout_append(c->tcp, out, outlen);
         }
         if (flags & TFILE_LINE_TRUNCATED) {
-            log_at(LOG_WARN, "line cut at %lld bytes path=%s inode=%llu "
+            log_at(LOG_LEVEL_WARN, "line cut at %lld bytes path=%s inode=%llu "
                 "offset=%llu", c->cfg->line_max, f->path,
                 (unsigned long long) f->ino,
                 (unsigned long long) resume_off);
@@ -374,7 +355,7 @@ static void
 collector_skip(struct collector *c, const char *path, mode_t mode)
 {
     if (collector_note(c, path, (int) (mode & S_IFMT))) {
-        log_at(LOG_WARN, "skipping path=%s: %s, not a regular file",
+        log_at(LOG_LEVEL_WARN, "skipping path=%s: %s, not a regular file",
             path, tfile_kind(mode));
     }
 }
@@ -401,7 +382,7 @@ collector_open_failed(struct collector *c, const char *path, int err)
     }
     if (err == EMFILE || err == ENFILE) {
         if (!c->emfile_logged) {
-            log_at(LOG_ERROR, "%s; files wait for a descriptor and are "
+            log_at(LOG_LEVEL_ERROR, "%s; files wait for a descriptor and are "
                 "retried at each reconcile", c->err);
             c->emfile_logged = 1;
         }
@@ -409,10 +390,10 @@ collector_open_failed(struct collector *c, const char *path, int err)
     }
     if (collector_note(c, path, -err)) {
         if (err == EACCES || err == EPERM) {
-            log_at(LOG_WARN, "%s; will retry when its attributes change",
+            log_at(LOG_LEVEL_WARN, "%s; will retry when its attributes change",
                 c->err);
         } else {
-            log_at(LOG_WARN, "%s; will retry at each reconcile", c->err);
+            log_at(LOG_LEVEL_WARN, "%s; will retry at each reconcile", c->err);
         }
     }
 }
@@ -423,7 +404,7 @@ collector_open_ok(struct collector *c, const char *path)
 {
     collector_unnote(c, path);
     if (c->emfile_logged) {
-        log_at(LOG_INFO, "descriptors available again");
+        log_at(LOG_LEVEL_INFO, "descriptors available again");
         c->emfile_logged = 0;
     }
 }
@@ -476,7 +457,7 @@ collector_place(struct collector *c, struct tfile *f)
         tfile_seek(f, 0, 0);
         why = "from start";
     }
-    log_at(LOG_INFO, "open path=%s inode=%llu size=%llu offset=%llu (%s)",
+    log_at(LOG_LEVEL_INFO, "open path=%s inode=%llu size=%llu offset=%llu (%s)",
         f->path, (unsigned long long) f->ino, (unsigned long long) f->size,
         (unsigned long long) f->read_off, why);
 }
@@ -487,7 +468,7 @@ collector_watch_file(struct collector *c, struct tfile *f)
 {
     f->wd = watch_add_file(c->watch, f->path, c->err, sizeof(c->err));
     if (f->wd < 0) {
-        log_at(LOG_WARN, "%s; polling path=%s every %lld ms", c->err,
+        log_at(LOG_LEVEL_WARN, "%s; polling path=%s every %lld ms", c->err,
             f->path, c->cfg->poll_ms);
         c->polled = 1;
     }
@@ -500,7 +481,7 @@ collector_watch_file(struct collector *c, struct tfile *f)
 static void
 collector_sleep(struct collector *c, struct tfile *f)
 {
-    log_at(LOG_INFO, "idle, closing path=%s inode=%llu offset=%llu; "
+    log_at(LOG_LEVEL_INFO, "idle, closing path=%s inode=%llu offset=%llu; "
         "reopened when it grows", f->path, (unsigned long long) f->ino,
         (unsigned long long) f->commit_off);
     watch_remove(c->watch, f->wd);
@@ -525,14 +506,15 @@ collector_wake(struct collector *c, struct tfile *f)
     }
     collector_open_ok(c, f->path);
     if (truncated) {
-        log_at(LOG_WARN, "truncated while closed path=%s inode=%llu "
+        log_at(LOG_LEVEL_WARN, "truncated while closed path=%s inode=%llu "
             "size=%llu; reading from 0", f->path,
             (unsigned long long) f->ino, (unsigned long long) f->size);
         c->state_dirty = 1;
     } else {
-        log_at(LOG_INFO, "reopen path=%s inode=%llu size=%llu offset=%llu",
-            f->path, (unsigned long long) f->ino,
-            (unsigned long long) f->size, (unsigned long long) f->read_off);
+        log_at(LOG_LEVEL_INFO,
+            "reopen path=%s inode=%llu size=%llu offset=%llu", f->path,
+            (unsigned long long) f->ino, (unsigned long long) f->size,
+            (unsigned long long) f->read_off);
     }
     collector_watch_file(c, f);
     f->dirty = 1;
@@ -548,7 +530,8 @@ static int
 collector_adopt(struct collector *c, struct tfile *f)
 {
     if (collector_index_add(c, f) != 0) {
-        log_at(LOG_ERROR, "out of memory; path=%s not tailed yet", f->path);
+        log_at(LOG_LEVEL_ERROR, "out of memory; path=%s not tailed yet",
+            f->path);
         tfile_close(f);
         return -1;
     }
@@ -591,14 +574,14 @@ collector_consider(struct collector *c, size_t idx, const char *path)
         f->seen = 1;
         if (f->gone) {
             f->gone = 0;
-            log_at(LOG_INFO, "back path=%s inode=%llu", path,
+            log_at(LOG_LEVEL_INFO, "back path=%s inode=%llu", path,
                 (unsigned long long) f->ino);
         }
         if (strcmp(f->path, path) != 0) {
             char *np = strdup(path);
 
             if (np != NULL) {
-                log_at(LOG_INFO, "renamed path=%s new=%s inode=%llu",
+                log_at(LOG_LEVEL_INFO, "renamed path=%s new=%s inode=%llu",
                     f->path, np, (unsigned long long) f->ino);
                 free(f->path);
                 f->path = np;
@@ -633,19 +616,19 @@ collector_watch_dir(struct collector *c, size_t idx)
     d->wd = watch_add_dir(c->watch, dir, c->err, sizeof(c->err));
     if (d->wd >= 0) {
         if (d->missing) {
-            log_at(LOG_INFO, "directory appeared dir=%s", dir);
+            log_at(LOG_LEVEL_INFO, "directory appeared dir=%s", dir);
         }
         d->missing = 0;
         return;
     }
     if (errno == ENOENT || errno == ENOTDIR) {
         if (!d->missing) {
-            log_at(LOG_INFO, "directory missing dir=%s; checking every "
+            log_at(LOG_LEVEL_INFO, "directory missing dir=%s; checking every "
                 "%lld ms", dir, c->cfg->poll_ms);
         }
         d->missing = 1;
     } else if (!d->polled_logged) {
-        log_at(LOG_WARN, "%s; polling dir=%s every %lld ms", c->err, dir,
+        log_at(LOG_LEVEL_WARN, "%s; polling dir=%s every %lld ms", c->err, dir,
             c->cfg->poll_ms);
         d->polled_logged = 1;
     }
@@ -720,7 +703,7 @@ collector_locate(struct collector *c, struct tfile **lost, size_t n)
             if (np == NULL) {
                 continue;
             }
-            log_at(LOG_INFO, "renamed path=%s new=%s inode=%llu", f->path,
+            log_at(LOG_LEVEL_INFO, "renamed path=%s new=%s inode=%llu", f->path,
                 np, (unsigned long long) f->ino);
             free(f->path);
             f->path = np;
@@ -777,7 +760,7 @@ collector_lost(struct collector *c)
             pp = &f->next;
             continue;
         }
-        log_at(LOG_INFO, "closed path=%s inode=%llu offset=%llu (rotated "
+        log_at(LOG_LEVEL_INFO, "closed path=%s inode=%llu offset=%llu (rotated "
             "or deleted while idle)", f->path, (unsigned long long) f->ino,
             (unsigned long long) f->commit_off);
         collector_unlink(c, pp);
@@ -834,7 +817,7 @@ collector_rescan(struct collector *c)
             f->gone = 1;
             f->gone_ms = c->now;
             f->dirty = 1;
-            log_at(LOG_INFO, "rotated or deleted path=%s inode=%llu "
+            log_at(LOG_LEVEL_INFO, "rotated or deleted path=%s inode=%llu "
                 "offset=%llu; draining", f->path, (unsigned long long) f->ino,
                 (unsigned long long) f->read_off);
         }
@@ -887,7 +870,7 @@ collector_orphans(struct collector *c)
                 f = tfile_open(path, c->cfg->inputs[k].type, c->err,
                     sizeof(c->err));
                 if (f == NULL) {
-                    log_at(LOG_WARN, "%s", c->err);
+                    log_at(LOG_LEVEL_WARN, "%s", c->err);
                     continue;
                 }
                 if (!tfile_prefix_matches(f, e->fp_len, e->fp)
@@ -899,7 +882,7 @@ collector_orphans(struct collector *c)
                 tfile_seek(f, e->offset, e->skip);
                 c->saved_used[i] = 1;
                 found = 1;
-                log_at(LOG_INFO, "rotated while stopped path=%s was=%s "
+                log_at(LOG_LEVEL_INFO, "rotated while stopped path=%s was=%s "
                     "inode=%llu offset=%llu size=%llu; draining", path,
                     e->path, (unsigned long long) e->ino,
                     (unsigned long long) e->offset,
@@ -912,7 +895,7 @@ collector_orphans(struct collector *c)
             closedir(d);
         }
         if (!found) {
-            log_at(LOG_WARN, "saved file not found path=%s inode=%llu "
+            log_at(LOG_LEVEL_WARN, "saved file not found path=%s inode=%llu "
                 "offset=%llu (deleted while stopped?)", e->path,
                 (unsigned long long) e->ino, (unsigned long long) e->offset);
         }
@@ -927,10 +910,10 @@ collector_event(void *ctx, int wd, unsigned flags, const char *name)
     struct tfile *f;
     size_t i;
 
-    log_at(LOG_DEBUG, "event wd=%d %s name=%s", wd, watch_mask_name(flags),
-        name);
+    log_at(LOG_LEVEL_DEBUG, "event wd=%d %s name=%s", wd,
+        watch_mask_name(flags), name);
     if (flags & WATCH_OVERFLOW) {
-        log_at(LOG_WARN, "inotify queue overflow: full rescan");
+        log_at(LOG_LEVEL_WARN, "inotify queue overflow: full rescan");
         c->rescan = 1;
         for (f = c->files; f != NULL; f = f->next) {
             f->dirty = f->fd >= 0;
@@ -981,7 +964,7 @@ collector_budget(struct collector *c)
             break;
         }
         if (c->budget_logged < COLLECTOR_BUDGET_LOGS) {
-            log_at(LOG_WARN, "partial-line budget exceeded held=%zu "
+            log_at(LOG_LEVEL_WARN, "partial-line budget exceeded held=%zu "
                 "budget=%lld: emitting unfinished line early path=%s "
                 "inode=%llu bytes=%zu; its rest follows", c->partial_held,
                 c->cfg->partial_budget, longest->path,
@@ -993,7 +976,7 @@ collector_budget(struct collector *c)
         if (tfile_flush_partial(longest, TFILE_LINE_SPLIT, collector_line,
                 c) != 0)
         {
-            log_at(LOG_ERROR, "out of memory");
+            log_at(LOG_LEVEL_ERROR, "out of memory");
             break;
         }
     }
@@ -1011,12 +994,12 @@ collector_read_file(struct collector *c, struct tfile *f)
         return;
     }
     if (tfile_check(f, &truncated, c->err, sizeof(c->err)) != 0) {
-        log_at(LOG_WARN, "%s", c->err);
+        log_at(LOG_LEVEL_WARN, "%s", c->err);
         f->dirty = 0;
         return;
     }
     if (truncated) {
-        log_at(LOG_WARN, "truncated path=%s inode=%llu old_offset=%llu "
+        log_at(LOG_LEVEL_WARN, "truncated path=%s inode=%llu old_offset=%llu "
             "size=%llu; reading from 0", f->path,
             (unsigned long long) f->ino, (unsigned long long) before,
             (unsigned long long) f->size);
@@ -1031,7 +1014,7 @@ collector_read_file(struct collector *c, struct tfile *f)
         collector_budget(c);
     }
     if (rc < 0) {
-        log_at(LOG_ERROR, "%s path=%s inode=%llu", c->err, f->path,
+        log_at(LOG_LEVEL_ERROR, "%s path=%s inode=%llu", c->err, f->path,
             (unsigned long long) f->ino);
         f->dirty = 0;
         return;
@@ -1039,8 +1022,8 @@ collector_read_file(struct collector *c, struct tfile *f)
     if (f->read_off != before) {
         f->growth_ms = c->now;
     }
-    log_at(LOG_DEBUG, "read path=%s inode=%llu from=%llu to=%llu size=%llu "
-        "rc=%d", f->path, (unsigned long long) f->ino,
+    log_at(LOG_LEVEL_DEBUG, "read path=%s inode=%llu from=%llu to=%llu "
+        "size=%llu rc=%d", f->path, (unsigned long long) f->ino,
         (unsigned long long) before, (unsigned long long) f->read_off,
         (unsigned long long) f->size, rc);
     if (rc == TFILE_EOF) {
@@ -1088,18 +1071,18 @@ collector_release(struct collector *c)
             continue;
         }
         if (f->plen > 0) {
-            log_at(LOG_INFO, "flushing final partial line path=%s "
+            log_at(LOG_LEVEL_INFO, "flushing final partial line path=%s "
                 "inode=%llu bytes=%zu", f->path, (unsigned long long) f->ino,
                 f->plen);
             if (tfile_flush_partial(f, 0, collector_line, c) != 0) {
-                log_at(LOG_ERROR, "out of memory");
+                log_at(LOG_LEVEL_ERROR, "out of memory");
             }
         }
         if (f->marks > 0) {
             pp = &f->next;
             continue;
         }
-        log_at(LOG_INFO, "closed path=%s inode=%llu offset=%llu",
+        log_at(LOG_LEVEL_INFO, "closed path=%s inode=%llu offset=%llu",
             f->path, (unsigned long long) f->ino,
             (unsigned long long) f->read_off);
         collector_unlink(c, pp);
@@ -1135,7 +1118,7 @@ collector_reconcile(struct collector *c)
         }
     }
     if (c->budget_flushes > 0) {
-        log_at(LOG_WARN, "partial-line budget: %lu more unfinished lines "
+        log_at(LOG_LEVEL_WARN, "partial-line budget: %lu more unfinished lines "
             "emitted early (not logged one by one)", c->budget_flushes);
         c->budget_flushes = 0;
     }
@@ -1165,13 +1148,13 @@ collector_save(struct collector *c)
         e.skip = f->commit_skip;
         e.path = f->path;
         if (state_add(&st, &e) != 0) {
-            log_at(LOG_ERROR, "state: out of memory");
+            log_at(LOG_LEVEL_ERROR, "state: out of memory");
             state_clear(&st);
             return;
         }
     }
     if (state_save(&st, c->cfg->state, c->err, sizeof(c->err)) != 0) {
-        log_at(LOG_ERROR, "state: %s", c->err);
+        log_at(LOG_LEVEL_ERROR, "state: %s", c->err);
     } else {
         c->state_dirty = 0;
     }
@@ -1194,11 +1177,11 @@ collector_health(struct collector *c)
         0644);
     if (fd < 0 || futimens(fd, NULL) != 0) {
         if (!c->health_warned) {
-            log_at(LOG_WARN, "health-file %s: %s", path, strerror(errno));
+            log_at(LOG_LEVEL_WARN, "health-file %s: %s", path, strerror(errno));
             c->health_warned = 1;
         }
     } else if (c->health_warned) {
-        log_at(LOG_INFO, "health-file %s: writable again", path);
+        log_at(LOG_LEVEL_INFO, "health-file %s: writable again", path);
         c->health_warned = 0;
     }
     if (fd >= 0) {
@@ -1219,10 +1202,10 @@ collector_state_aside(struct collector *c, const char *why)
     if (state_move_aside(c->cfg->state, (long long) time(NULL), dest,
             sizeof(dest), c->err, sizeof(c->err)) == 0)
     {
-        log_at(LOG_ERROR, "state file unusable (%s): moved aside to %s; "
+        log_at(LOG_LEVEL_ERROR, "state file unusable (%s): moved aside to %s; "
             "starting fresh as on a first start", why, dest);
     } else {
-        log_at(LOG_ERROR, "state file unusable (%s) and not moved aside "
+        log_at(LOG_LEVEL_ERROR, "state file unusable (%s) and not moved aside "
             "(%s); starting fresh as on a first start, it is replaced at "
             "the next save", why, c->err);
     }
@@ -1245,7 +1228,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
     }
     c->cfg = cfg;
     c->files_end = &c->files;
-    c->now = collector_now();
+    c->now = wsclock_mono_ms();
     c->dirs = calloc(cfg->ninputs ? cfg->ninputs : 1, sizeof(*c->dirs));
     c->rbuf = malloc((size_t) cfg->read_buffer);
     if (c->dirs == NULL || c->rbuf == NULL) {
@@ -1264,7 +1247,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
             goto error;
         }
         c->have_state = rc == STATE_LOADED;
-        log_at(LOG_INFO, "state %s path=%s entries=%zu",
+        log_at(LOG_LEVEL_INFO, "state %s path=%s entries=%zu",
             rc == 0 ? "loaded" : "absent, first start", cfg->state,
             c->saved.n);
     }
@@ -1350,13 +1333,13 @@ collector_tcp(struct collector *c)
     }
     rc = tcpout_service(c->tcp, c->now, c->err, sizeof(c->err));
     if (rc == TCPOUT_CONNECTED) {
-        log_at(LOG_INFO, "tcp: connected to %s", c->cfg->tcp);
+        log_at(LOG_LEVEL_INFO, "tcp: connected to %s", c->cfg->tcp);
     } else if (rc == TCPOUT_LOST) {
-        log_at(LOG_WARN, "%s; retrying", c->err);
+        log_at(LOG_LEVEL_WARN, "%s; retrying", c->err);
     }
     if (tcpout_dropped(c->tcp) != reported) {
         reported = tcpout_dropped(c->tcp);
-        log_at(LOG_WARN, "tcp: queue full, events dropped=%llu",
+        log_at(LOG_LEVEL_WARN, "tcp: queue full, events dropped=%llu",
             (unsigned long long) reported);
     }
 }
@@ -1386,7 +1369,7 @@ collector_timeout(struct collector *c, int busy)
 static int
 collector_drain(struct collector *c)
 {
-    long long deadline = collector_now() + c->cfg->drain_ms;
+    long long deadline = wsclock_mono_ms() + c->cfg->drain_ms;
     int rc;
 
     for (;;) {
@@ -1397,9 +1380,9 @@ collector_drain(struct collector *c)
         if (rc != 0) {
             break;
         }
-        c->now = collector_now();
+        c->now = wsclock_mono_ms();
         if (c->now >= deadline) {
-            log_at(LOG_WARN, "stop: stdout still blocked after %lld ms, "
+            log_at(LOG_LEVEL_WARN, "stop: stdout still blocked after %lld ms, "
                 "%zu bytes not written (they will be read again)",
                 c->cfg->drain_ms, outq_pending(c->q));
             break;
@@ -1407,11 +1390,11 @@ collector_drain(struct collector *c)
         poll(&pfd, 1, (int) (deadline - c->now));
     }
     if (rc < 0) {
-        log_at(LOG_ERROR, "%s", c->err);
+        log_at(LOG_LEVEL_ERROR, "%s", c->err);
     }
-    c->now = collector_now();
+    c->now = wsclock_mono_ms();
     collector_save(c);
-    log_at(LOG_INFO, "stopped files=%zu", c->nfiles);
+    log_at(LOG_LEVEL_INFO, "stopped files=%zu", c->nfiles);
     return rc < 0 ? 1 : 0;
 }
 
@@ -1442,7 +1425,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         struct timespec ts;
         int timeout, nfd = 2, rc;
 
-        c->now = collector_now();
+        c->now = wsclock_mono_ms();
         timeout = collector_timeout(c, busy);
         pfd[0].fd = watch_fd(c->watch);
         pfd[0].events = POLLIN;
@@ -1456,7 +1439,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         ts.tv_nsec = (long) (timeout % 1000) * 1000000L;
         rc = ppoll(pfd, (nfds_t) nfd, &ts, waitmask);
         if (rc < 0 && errno != EINTR) {
-            log_at(LOG_ERROR, "ppoll(): %s", strerror(errno));
+            log_at(LOG_LEVEL_ERROR, "ppoll(): %s", strerror(errno));
             return 1;
         }
         if (rc > 0) {
@@ -1475,21 +1458,21 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         if (pfd[1].revents & (POLLERR | POLLHUP)) {
             /* the reader of stdout went away: nothing can be written,
              * and polling on would spin */
-            log_at(LOG_ERROR, "stdout closed by its reader; stopping");
+            log_at(LOG_LEVEL_ERROR, "stdout closed by its reader; stopping");
             collector_save(c);
             return 1;
         }
-        c->now = collector_now();
+        c->now = wsclock_mono_ms();
         if (watch_read(c->watch, collector_event, c, c->err,
                 sizeof(c->err)) < 0)
         {
-            log_at(LOG_ERROR, "%s", c->err);
+            log_at(LOG_LEVEL_ERROR, "%s", c->err);
             return 1;
         }
         if (outq_flush(c->q, STDOUT_FILENO, collector_commit, c, c->err,
                 sizeof(c->err)) < 0)
         {
-            log_at(LOG_ERROR, "%s; stopping", c->err);
+            log_at(LOG_LEVEL_ERROR, "%s; stopping", c->err);
             collector_save(c);
             return 1;
         }
@@ -1509,7 +1492,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         if (outq_flush(c->q, STDOUT_FILENO, collector_commit, c, c->err,
                 sizeof(c->err)) < 0)
         {
-            log_at(LOG_ERROR, "%s; stopping", c->err);
+            log_at(LOG_LEVEL_ERROR, "%s; stopping", c->err);
             collector_save(c);
             return 1;
         }
@@ -1523,6 +1506,6 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
             collector_save(c);
         }
     }
-    log_at(LOG_INFO, "stop requested: draining stdout");
+    log_at(LOG_LEVEL_INFO, "stop requested: draining stdout");
     return collector_drain(c);
 }

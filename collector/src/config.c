@@ -11,13 +11,13 @@
  * literal and the file name part is an fnmatch(3) pattern, so the
  * collector can watch the directory for files that appear later.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "wsnum.h"
 
 enum config_type { CONFIG_STR, CONFIG_BOOL, CONFIG_NUM };
 
@@ -77,7 +77,8 @@ static const struct config_row config_table[] = {
     { "host", "COLLECTOR_HOST", CONFIG_STR, CFG(host), "", 0, 0,
       "the \"host\" field (\"\" = gethostname())" },
     { "tcp", "COLLECTOR_TCP", CONFIG_STR, CFG(tcp), "", 0, 0,
-      "also send events to this json_lines TCP endpoint, HOST:PORT" },
+      "also send events to this json_lines TCP endpoint, HOST:PORT or "
+      "[V6]:PORT" },
     { "tcp-buffer", "COLLECTOR_TCP_BUFFER", CONFIG_NUM, CFG(tcp_buffer),
       "8388608", 4096, 1024 * MIB,
       "bytes queued for the TCP endpoint; when full, new events are "
@@ -101,25 +102,14 @@ static const char *const config_default_inputs[] = {
 
 /*
  * Parse a decimal integer strictly: optional '-', digits only, no junk, no
- * overflow, and within [min, max].  Returns 0 or -1.
+ * overflow, and within [min, max] (lib/wsnum.h, the rule both programs
+ * use; named here for the settings table and its tests).  Returns 0 or -1.
  */
 int
 config_parse_number(const char *s, long long min, long long max,
     long long *out)
 {
-    char *end;
-    long long v;
-
-    if (s == NULL || *s == '\0' || *s == ' ' || *s == '+') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return wsnum_parse_ll(s, min, max, out);
 }
 
 /* Store value into the row's field; fill err on failure. */

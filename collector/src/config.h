@@ -5,8 +5,8 @@
  * default, then COLLECTOR_* environment, then command line.  It does not
  * log; the caller prints errors and the effective configuration.
  */
-#ifndef CONFIG_H
-#define CONFIG_H
+#ifndef COLLECTOR_CONFIG_H
+#define COLLECTOR_CONFIG_H
 
 #include <stddef.h>
 

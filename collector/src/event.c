@@ -10,10 +10,11 @@
  * Two encoders, one output:
  * - event_encode(), the one the collector uses, writes the event straight
  *   into a buffer.  Host, path and type are encoded by jansson once and
- *   cached; the message and parsed values go through event_escape(),
- *   which applies utf8.c's replacement policy and escapes exactly as
- *   jansson does.  jansson per line cost 4-5x the throughput (measured
- *   with tests/bench/collector/run: 54 MB/s against 275 MB/s).
+ *   cached; the message and parsed values go through lib/wsjson.c with
+ *   EVENT_JSON_POLICY, which applies utf8.c's replacement policy and
+ *   escapes exactly as jansson does.  jansson per line cost 4-5x the
+ *   throughput (measured with tests/bench/collector/run: 54 MB/s against
+ *   275 MB/s).
  * - event_encode_reference() builds the same event as a jansson object
  *   (a template whose string values are replaced per line with
  *   json_string_setn_nocheck() after sanitising, since json_string()
@@ -32,6 +33,16 @@
 #include "event.h"
 #include "parse.h"
 #include "utf8.h"
+#include "wsjson.h"
+
+/*
+ * How the fast path escapes a string: what jansson's json_dumpb() does
+ * ('"', '\\', \b \f \n \r \t, other controls as \u00XX with upper-case
+ * hex; '/' and DEL not escaped), with utf8.c's policy applied on the way
+ * (ill-formed bytes and NUL become U+FFFD), so both encoders produce
+ * identical bytes.  The output needs len * WSJSON_MAX_GROWTH bytes.
+ */
+#define EVENT_JSON_POLICY (WSJSON_HEX_UPPER | WSJSON_REPLACE_BAD)
 
 struct event_encoder {
     json_t  *obj;               /* the template event */
@@ -324,72 +335,6 @@ event_set_time(struct event_encoder *enc, long long ts_ms)
     return json_string_setn_nocheck(enc->ts, buf, sizeof(buf));
 }
 
-/*
- * Escape in[0..len) into out as the inside of a JSON string, applying
- * the UTF-8 policy of utf8.c on the way (invalid bytes and NUL become
- * U+FFFD).  Escapes exactly what jansson's json_dumpb() escapes, the same
- * way ('"', '\\', \b \f \n \r \t, other controls as \u00XX with
- * upper-case hex; '/' and DEL are not escaped), so both encoders produce
- * identical bytes.  out must hold len * 6 bytes.  Returns the length.
- */
-static size_t
-event_escape(const char *in, size_t len, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *s = (const unsigned char *) in;
-    size_t i = 0, o = 0;
-
-    while (i < len) {
-        size_t run = i, n;
-        unsigned char c;
-
-        while (run < len && (unsigned) (s[run] - 0x20) < 0x60
-               && s[run] != '"' && s[run] != '\\')
-        {
-            run++;
-        }
-        memcpy(out + o, s + i, run - i);
-        o += run - i;
-        i = run;
-        if (i == len) {
-            break;
-        }
-        c = s[i];
-        if (c >= 0x80 || c == 0) {
-            n = utf8_sequence(in + i, len - i);
-            if (n == 0) {
-                out[o++] = (char) 0xEF;     /* U+FFFD */
-                out[o++] = (char) 0xBF;
-                out[o++] = (char) 0xBD;
-                i++;
-            } else {
-                memcpy(out + o, s + i, n);
-                o += n;
-                i += n;
-            }
-            continue;
-        }
-        out[o++] = '\\';
-        switch (c) {
-        case '"':  out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '\b': out[o++] = 'b'; break;
-        case '\f': out[o++] = 'f'; break;
-        case '\n': out[o++] = 'n'; break;
-        case '\r': out[o++] = 'r'; break;
-        case '\t': out[o++] = 't'; break;
-        default:
-            out[o++] = 'u';
-            out[o++] = '0';
-            out[o++] = '0';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-        i++;
-    }
-    return o;
-}
-
 /* Append the literal s at *o. */
 static void
 event_put(char *buf, size_t *o, const char *s, size_t len)
@@ -447,7 +392,8 @@ event_cache_json(struct event_encoder *enc, char **key, char **json,
  *
  * This is the fast path: the event is written straight into one buffer.
  * The constant strings (host, path, type) are encoded by jansson once
- * and cached; the message and parsed values go through event_escape().
+ * and cached; the message and parsed values go through wsjson_escape()
+ * with EVENT_JSON_POLICY.
  */
 int
 event_encode(struct event_encoder *enc, const struct event_line *line,
@@ -490,7 +436,8 @@ event_encode(struct event_encoder *enc, const struct event_line *line,
     EVENT_PUT(enc->fast, &o, "{\"@timestamp\":\"");
     event_put(enc->fast, &o, ts, sizeof(ts));
     EVENT_PUT(enc->fast, &o, "\",\"@version\":\"1\",\"message\":\"");
-    o += event_escape(line->msg, line->len, enc->fast + o);
+    o += wsjson_escape(line->msg, line->len, enc->fast + o,
+        EVENT_JSON_POLICY);
     EVENT_PUT(enc->fast, &o, "\",\"host\":");
     event_put(enc->fast, &o, enc->host_json, enc->host_json_len);
     EVENT_PUT(enc->fast, &o, ",\"path\":");
@@ -512,7 +459,8 @@ event_encode(struct event_encoder *enc, const struct event_line *line,
                 event_put_int(enc->fast, &o, pr.f[i].num);
             } else {
                 enc->fast[o++] = '"';
-                o += event_escape(pr.f[i].val, pr.f[i].len, enc->fast + o);
+                o += wsjson_escape(pr.f[i].val, pr.f[i].len,
+                    enc->fast + o, EVENT_JSON_POLICY);
                 enc->fast[o++] = '"';
             }
         }

@@ -7,13 +7,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "event.h"
 #include "log.h"
+#include "wsclock.h"
 
-int log_level_current = LOG_INFO;
+int log_level_current = LOG_LEVEL_INFO;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
@@ -22,19 +22,18 @@ void
 log_write(int level, const char *fmt, ...)
 {
     char buf[2048], ts[40];
-    struct timespec now;
     va_list ap;
     int n, m;
 
     va_start(ap, fmt);
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (event_format_time((long long) now.tv_sec * 1000
-            + now.tv_nsec / 1000000, ts, sizeof(ts)) != 0)
+    if (event_format_time((long long) wsclock_wall_ms(), ts, sizeof(ts))
+        != 0)
     {
         ts[0] = '\0';
     }
     n = snprintf(buf, sizeof(buf), "collector: %s %s ", ts,
-        log_names[level < 0 || level > LOG_DEBUG ? LOG_ERROR : level]);
+        log_names[level < 0 || level > LOG_LEVEL_DEBUG ? LOG_LEVEL_ERROR
+            : level]);
     if (n < 0) {
         va_end(ap);
         return;
@@ -62,7 +61,7 @@ log_level_parse(const char *s, int *level)
 {
     int i;
 
-    for (i = 0; i <= LOG_DEBUG; i++) {
+    for (i = 0; i <= LOG_LEVEL_DEBUG; i++) {
         if (strcmp(s, log_names[i]) == 0) {
             *level = i;
             return 0;

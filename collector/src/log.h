@@ -3,10 +3,17 @@
  * Owns the log level and the line format "collector: LEVEL msg".  Only the
  * program's loop (collector.c, main.c) logs; modules fill error buffers.
  */
-#ifndef LOG_H
-#define LOG_H
+#ifndef COLLECTOR_LOG_H
+#define COLLECTOR_LOG_H
 
-enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* The same names and values as the app's levels (fcgi-app/src/log.h); in
+ * both programs LOG_ERROR and friends are never enum constants. */
+enum log_level {
+    LOG_LEVEL_ERROR = 0,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG
+};
 
 extern int log_level_current;
 

@@ -10,12 +10,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "collector.h"
 #include "config.h"
 #include "log.h"
+#include "wsrlimit.h"
+#include "wssig.h"
 
 static volatile sig_atomic_t main_stop;
 
@@ -27,30 +28,6 @@ main_on_signal(int sig)
     main_stop = 1;
 }
 
-/*
- * Tailing thousands of files takes thousands of descriptors until idle
- * ones are closed (idle-close-s), and the soft limit is often 1024.
- * Nothing here uses select(), so take the hard limit.  Returns the soft
- * limit in effect.
- */
-static unsigned long long
-main_raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return 0;
-    }
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit want = { rl.rlim_max, rl.rlim_max };
-
-        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
-            rl = want;
-        }
-    }
-    return (unsigned long long) rl.rlim_cur;
-}
-
 /* Returns 0 on a clean stop, 1 on a runtime failure, 2 on bad config. */
 int
 main(int argc, char **argv)
@@ -58,13 +35,13 @@ main(int argc, char **argv)
     static char usage[16384], desc[8192];
     struct config cfg;
     struct collector *c = NULL;
-    struct sigaction sa;
-    sigset_t block, waitmask;
+    static const int stop_sigs[] = { SIGTERM, SIGINT };
+    sigset_t waitmask;
     char err[1024], host[256];
     int rc = 2, level;
 
     if (config_load(&cfg, argc, argv, NULL, err, sizeof(err)) != 0) {
-        log_write(LOG_ERROR, "configuration: %s", err);
+        log_write(LOG_LEVEL_ERROR, "configuration: %s", err);
         goto done;
     }
     if (cfg.help) {
@@ -74,8 +51,8 @@ main(int argc, char **argv)
         goto done;
     }
     if (log_level_parse(cfg.log_level, &level) != 0) {
-        log_write(LOG_ERROR, "configuration: log-level: \"%s\" is not one "
-            "of error, warn, info, debug", cfg.log_level);
+        log_write(LOG_LEVEL_ERROR, "configuration: log-level: \"%s\" is not "
+            "one of error, warn, info, debug", cfg.log_level);
         goto done;
     }
     log_level_current = level;
@@ -87,27 +64,22 @@ main(int argc, char **argv)
         cfg.host = host;
     }
     config_describe(&cfg, desc, sizeof(desc));
-    log_at(LOG_INFO, "starting %s", desc);
-    log_at(LOG_INFO, "descriptor limit %llu", main_raise_nofile());
+    log_at(LOG_LEVEL_INFO, "starting %s", desc);
+    /* Tailing thousands of files takes thousands of descriptors until
+     * idle ones are closed (idle-close-s), and the soft limit is often
+     * 1024. */
+    log_at(LOG_LEVEL_INFO, "descriptor limit %llu", wsrlimit_raise_nofile());
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = main_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &waitmask);
-    sigdelset(&waitmask, SIGTERM);
-    sigdelset(&waitmask, SIGINT);
+    wssig_handle(SIGTERM, main_on_signal);
+    wssig_handle(SIGINT, main_on_signal);
+    wssig_handle(SIGPIPE, SIG_IGN);
+    wssig_block(stop_sigs, sizeof(stop_sigs) / sizeof(stop_sigs[0]),
+        &waitmask);
 
     rc = 1;
     c = collector_create(&cfg, err, sizeof(err));
     if (c == NULL) {
-        log_write(LOG_ERROR, "%s", err);
+        log_write(LOG_LEVEL_ERROR, "%s", err);
         goto done;
     }
     rc = collector_run(c, &main_stop, &waitmask);

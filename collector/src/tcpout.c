@@ -18,8 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "tcpout.h"
+#include "wsaddr.h"
 
 #define TCPOUT_BACKOFF_MIN 100
 #define TCPOUT_BACKOFF_MAX 5000
@@ -40,27 +40,27 @@ struct tcpout {
 };
 
 /*
- * Create the output for "host:port" with a queue of cap bytes.  The first
- * connection attempt happens in tcpout_service().  Returns NULL with err.
+ * Create the output for "host:port" or "[v6]:port" (lib/wsaddr.h) with a
+ * queue of cap bytes.  The first connection attempt happens in
+ * tcpout_service().  Returns NULL with err.
  */
 struct tcpout *
 tcpout_create(const char *hostport, size_t cap, char *err, size_t errlen)
 {
-    const char *colon = strrchr(hostport, ':');
     struct tcpout *t;
-    long long port;
-    size_t hl;
+    char perr[160];
+    int port;
 
-    if (colon == NULL || colon == hostport
-        || config_parse_number(colon + 1, 1, 65535, &port) != 0)
-    {
-        snprintf(err, errlen, "tcp: \"%s\" is not HOST:PORT", hostport);
-        return NULL;
-    }
-    hl = (size_t) (colon - hostport);
     t = calloc(1, sizeof(*t));
-    if (t == NULL || hl >= sizeof(t->host)) {
-        snprintf(err, errlen, "tcp: bad host or out of memory");
+    if (t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto error;
+    }
+    if (wsaddr_parse(hostport, strlen(hostport), t->host, sizeof(t->host),
+            &port, perr, sizeof(perr)) != 0)
+    {
+        snprintf(err, errlen, "tcp: \"%s\" is not HOST:PORT: %s", hostport,
+            perr);
         goto error;
     }
     t->buf = malloc(cap);
@@ -68,9 +68,7 @@ tcpout_create(const char *hostport, size_t cap, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto error;
     }
-    memcpy(t->host, hostport, hl);
-    t->host[hl] = '\0';
-    snprintf(t->port, sizeof(t->port), "%lld", port);
+    snprintf(t->port, sizeof(t->port), "%d", port);
     t->cap = cap;
     t->fd = -1;
     t->backoff = TCPOUT_BACKOFF_MIN;

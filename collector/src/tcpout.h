@@ -1,9 +1,10 @@
 /* tcpout.h -- optional copy of the events to a json_lines TCP endpoint
  *
- * Owns one non-blocking TCP connection to HOST:PORT (Logstash's tcp input
- * with codec json_lines), reconnection with backoff, and a bounded queue
- * of whole events.  It never blocks stdout and never affects offsets: it
- * is best effort, and it counts what it drops.  It does not log.
+ * Owns one non-blocking TCP connection to HOST:PORT or [V6]:PORT
+ * (Logstash's tcp input with codec json_lines), reconnection with
+ * backoff, and a bounded queue of whole events.  It never blocks stdout
+ * and never affects offsets: it is best effort, and it counts what it
+ * drops.  It does not log.
  */
 #ifndef TCPOUT_H
 #define TCPOUT_H

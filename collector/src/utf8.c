@@ -11,57 +11,15 @@
  * - every other byte below 0x80 (tab, other control characters, DEL) is
  *   kept and left to the JSON encoder to escape.
  * The trailing CR of a CRLF line ending is removed by the line reader, not
- * here.  This file knows nothing about files or JSON.
+ * here.  This file knows nothing about files or JSON.  The decoder (where
+ * a well-formed sequence ends) is lib/wsutf8.c, shared with the app; the
+ * policy is this file's.  lib/wsjson.c applies the same policy inline
+ * when the JSON encoder asks for it (WSJSON_REPLACE_BAD, event.c).
  */
 #include <string.h>
 
 #include "utf8.h"
-
-/*
- * Return the length (2..4) of the well-formed UTF-8 sequence starting at
- * s (len bytes available, s[0] >= 0x80), or 0 if there is none.
- */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (len >= 2 && (s[1] & 0xC0) == 0x80) {
-            return 2;
-        }
-        return 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = 0x80, hi = 0xBF;
-
-        if (c == 0xE0) {
-            lo = 0xA0;                  /* no overlongs */
-        } else if (c == 0xED) {
-            hi = 0x9F;                  /* no surrogates */
-        }
-        if (len >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80) {
-            return 3;
-        }
-        return 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = 0x80, hi = 0xBF;
-
-        if (c == 0xF0) {
-            lo = 0x90;                  /* no overlongs */
-        } else if (c == 0xF4) {
-            hi = 0x8F;                  /* nothing above U+10FFFF */
-        }
-        if (len >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80
-            && (s[3] & 0xC0) == 0x80)
-        {
-            return 4;
-        }
-        return 0;
-    }
-    return 0;
-}
+#include "wsutf8.h"
 
 /*
  * Copy len bytes from in to out applying the policy above.  out must hold
@@ -87,7 +45,7 @@ utf8_sanitize(const char *in, size_t len, char *out)
             i = run;
             continue;
         }
-        n = s[i] == 0 ? 0 : utf8_seq_len(s + i, len - i);
+        n = s[i] == 0 ? 0 : wsutf8_seq(in + i, len - i);
         if (n == 0) {
             out[o++] = (char) 0xEF;
             out[o++] = (char) 0xBF;
@@ -110,12 +68,7 @@ utf8_sanitize(const char *in, size_t len, char *out)
 size_t
 utf8_sequence(const char *s, size_t len)
 {
-    const unsigned char *u = (const unsigned char *) s;
-
-    if (u[0] < 0x80) {
-        return u[0] != 0;
-    }
-    return utf8_seq_len(u, len);
+    return s[0] == 0 ? 0 : wsutf8_seq(s, len);
 }
 
 /*
@@ -134,7 +87,7 @@ utf8_is_valid(const char *s, size_t len)
             i++;
             continue;
         }
-        n = u[i] == 0 ? 0 : utf8_seq_len(u + i, len - i);
+        n = u[i] == 0 ? 0 : wsutf8_seq(s + i, len - i);
         if (n == 0) {
             return 0;
         }

@@ -5,8 +5,8 @@
  * that is not part of a well-formed UTF-8 sequence, and every NUL byte,
  * becomes U+FFFD.  It does not escape anything for JSON; the encoder does.
  */
-#ifndef UTF8_H
-#define UTF8_H
+#ifndef COLLECTOR_UTF8_H
+#define COLLECTOR_UTF8_H
 
 #include <stddef.h>
 
