@@ -19,9 +19,15 @@ include ../lib/lib.mk
 CORE_SRCS := src/buf.c src/pct.c src/utf8.c src/jsonw.c src/sign.c \
              src/civil.c src/cookie.c src/session.c src/router.c
 CORE_HDRS := $(CORE_SRCS:.c=.h)
-CORE_LDLIBS := -lcrypto -ljansson -lm
+# Every library through pkg-config (Debian ships libcrypto.pc and
+# jansson.pc); libm is part of libc's toolchain and has no .pc.
+CORE_PKGS := libcrypto jansson
+CORE_LDLIBS := $(shell pkg-config --libs $(CORE_PKGS)) -lm
 
-CORE_CFLAGS = -Isrc $(LIB_INC) -I../tests/unit $(BUILD_CFLAGS)
+# Production objects see only src/ and lib/; the unit tests add
+# tests/unit (unit.h) on their own command line.
+CORE_CFLAGS = -Isrc $(LIB_INC) $(shell pkg-config --cflags $(CORE_PKGS)) \
+              $(BUILD_CFLAGS)
 CORE_LDFLAGS = $(BUILD_LDFLAGS)
 
 CORE_BUILD := build/core
@@ -67,8 +73,8 @@ $(CORE_LIB): $(CORE_OBJS)
 
 build/unit/test_%: $(CORE_UNIT_DIR)/test_%.c $(CORE_LIB) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $(BUILD_DEPFLAGS) -MF $@.d $(CORE_LDFLAGS) \
-	    -o $@ $< $(CORE_LIB) $(LIB_A) $(CORE_LDLIBS)
+	$(CC) $(CORE_CFLAGS) -I../tests/unit $(BUILD_DEPFLAGS) -MF $@.d \
+	    $(CORE_LDFLAGS) -o $@ $< $(CORE_LIB) $(LIB_A) $(CORE_LDLIBS)
 
 # libFuzzer needs clang and its own instrumentation of every source.  One
 # compiler run for several sources cannot write one .d file, so these
