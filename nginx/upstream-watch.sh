@@ -309,6 +309,11 @@ trap 'got="$got INT"' INT
 trap 'got="$got HUP"' HUP
 trap 'got="$got USR1"' USR1
 
+if [ -n "$LOG_ROTATE_FILES" ] && ! "$ROTATE" check; then
+    log "bad log rotation setting; not starting nginx"
+    exit 1
+fi
+
 if ! render_limits; then
     log "no valid $LIMITS_FILE; not starting nginx"
     exit 1
@@ -316,11 +321,6 @@ fi
 
 if ! render_internal_listen; then
     log "no valid $INTERNAL_LISTEN_FILE; not starting nginx"
-    exit 1
-fi
-
-if [ -n "$LOG_ROTATE_FILES" ] && ! "$ROTATE" check; then
-    log "bad log rotation setting; not starting nginx"
     exit 1
 fi
 

@@ -150,6 +150,7 @@ def entrypoints_refuse_a_bad_setting_before_their_writer_starts():
                 "LIMITS_FILE": os.path.join(tmp, "limits.conf"),
                 "LIMITS_TEMPLATE": os.path.join(
                     ROOT, "nginx", "app", "limits.conf.in"),
+                "INTERNAL_LISTEN_FILE": os.path.join(tmp, "internal.conf"),
                 "LOG_ROTATE_FILES": os.path.join(tmp, "access.log"),
                 "LOG_ROTATE_SIZE": "12k"}),
             "fcgi-app/entrypoint.sh": ([APP_ENTRY], {
