@@ -135,20 +135,21 @@ render() {
     printf '}\n'
 }
 
-# Return 0 when $2 (the value of setting $1) is a whole number from $3 to
-# $4; otherwise log why and return 1.  No sign, no leading zero (shell
-# arithmetic reads 050 as octal), and no more digits than the maximum has
-# (so that "test" never meets a number too large for it).
-check_number() {
-    case $2 in
-        '' | *[!0-9]* | 0?*) ;;
-        *)
-            if [ "${#2}" -le "${#4}" ] && [ "$2" -ge "$3" ] \
-                && [ "$2" -le "$4" ]; then
-                return 0
-            fi
-            ;;
+# Return 0 when $1 is a whole number from $2 to $3, else 1, silently.  No
+# sign, no leading zero (shell arithmetic reads 050 as octal), and no more
+# digits than the maximum has (so that "test" never meets a number too
+# large for it).
+is_number() {
+    case $1 in
+        '' | *[!0-9]* | 0?*) return 1 ;;
     esac
+    [ "${#1}" -le "${#3}" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+
+# Return 0 when $2 (the value of setting $1) is a whole number from $3 to
+# $4 (is_number); otherwise log why and return 1.
+check_number() {
+    is_number "$2" "$3" "$4" && return 0
     log "$1=\"$2\": want a whole number from $3 to $4"
     return 1
 }
@@ -190,10 +191,7 @@ render_internal_listen() {
     case $NGINX_INTERNAL_LISTEN in
         *[!A-Za-z0-9.:_-]* | :*) port= ;;
     esac
-    case $port in
-        *[!0-9]* | 0*) port= ;;
-    esac
-    if [ -z "$port" ] || [ "${#port}" -gt 5 ] || [ "$port" -gt 65535 ]; then
+    if ! is_number "$port" 1 65535; then
         log "NGINX_INTERNAL_LISTEN=\"$NGINX_INTERNAL_LISTEN\": want" \
             "[address:]port with a port from 1 to 65535, e.g. 3001 or" \
             "nginx-internal:3001"

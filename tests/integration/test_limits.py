@@ -154,6 +154,17 @@ def watcher_render(tmp, env_extra, nginx="true", timeout=20):
         p.wait()
 
 
+def stand_in_nginx(tmp):
+    """(path, mark): a stand-in nginx in tmp that creates mark if it is
+    ever run, so a test can tell that the watcher never started it."""
+    fake = os.path.join(tmp, "nginx")
+    mark = os.path.join(tmp, "nginx-ran")
+    with open(fake, "w") as f:
+        f.write(f"#!/bin/sh\ntouch {mark}\n")
+    os.chmod(fake, 0o755)
+    return fake, mark
+
+
 def body_of(text):
     """A rendered file without its first line (which names its writer)."""
     return text.split("\n", 1)[1]
@@ -212,11 +223,7 @@ def internal_listen_is_rendered_or_refused_by_name():
     # "listen"; a bad one stops the start before nginx runs, naming it.
     tmp = tempfile.mkdtemp(prefix="test-limits-")
     try:
-        fake = os.path.join(tmp, "nginx")
-        mark = os.path.join(tmp, "nginx-ran")
-        with open(fake, "w") as f:
-            f.write(f"#!/bin/sh\ntouch {mark}\n")
-        os.chmod(fake, 0o755)
+        fake, mark = stand_in_nginx(tmp)
         out = os.path.join(tmp, "internal.conf")
         for value, want in ((None, "listen 3001;"),
                             # a name is resolved once, at start
@@ -245,12 +252,7 @@ def internal_listen_is_rendered_or_refused_by_name():
 def bad_settings_stop_the_start_naming_the_setting():
     tmp = tempfile.mkdtemp(prefix="test-limits-")
     try:
-        # A stand-in nginx that leaves a mark if it is ever run.
-        fake = os.path.join(tmp, "nginx")
-        mark = os.path.join(tmp, "nginx-ran")
-        with open(fake, "w") as f:
-            f.write(f"#!/bin/sh\ntouch {mark}\n")
-        os.chmod(fake, 0o755)
+        fake, mark = stand_in_nginx(tmp)
         for name, value in BAD_SETTINGS:
             w = watcher_render(tmp, {name: value}, nginx=fake)
             assert w.returncode == 1, (name, value, w.returncode)

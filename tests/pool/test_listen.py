@@ -80,13 +80,15 @@ def ipv4_loopback_explicit(env):
                 name="v4")
     assert a.get("/healthz").status == 200
     # and nothing answers on IPv6 for an IPv4 bind
-    s = socket.socket(socket.AF_INET6)
-    s.settimeout(1)
-    try:
-        refused = s.connect_ex(("::1", 23052)) != 0
-    finally:
-        s.close()
-    assert refused, "IPv4 bind also answered on ::1"
+    assert refused(socket.AF_INET6, "::1", 23052), \
+        "IPv4 bind also answered on ::1"
+
+
+def refused(family, host, port):
+    """True when a connect to host:port is refused (nothing listens)."""
+    with socket.socket(family) as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) != 0
 
 
 def hosts_file(env, name, *addrs):
@@ -112,7 +114,7 @@ def foreign(n):
                 out.append(a)
         if len(out) == n:
             return out
-    raise AssertionError(f"this host has too many documentation addresses")
+    raise AssertionError("this host has too many documentation addresses")
 
 
 def need_root():
@@ -133,13 +135,8 @@ def name_with_several_addresses_binds_the_local_one(env):
     a.listen = "127.0.0.2:23054"
     P.wait_until(a.healthy, 10, what="fcgi-app on 127.0.0.2")
     assert a.get("/healthz").status == 200
-    s = socket.socket()
-    s.settimeout(1)
-    try:
-        refused = s.connect_ex(("127.0.0.1", 23054)) != 0
-    finally:
-        s.close()
-    assert refused, "bound more than the name's local address"
+    assert refused(socket.AF_INET, "127.0.0.1", 23054), \
+        "bound more than the name's local address"
 
 
 @t.case
