@@ -260,6 +260,17 @@ class Project:
                    timeout=timeout, check=check,
                    env=dict(os.environ, **self.env), cwd=ROOT)
 
+    def build_images(self):
+        """The base image (tests/compose/base-image.sh: pulled, or made
+        from Debian's archive) and the project's images (layer cache);
+        logs how long it took and the tag."""
+        t0 = time.monotonic()
+        run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
+            timeout=900)
+        self.compose("build", timeout=1800)
+        log(f"images ready in {time.monotonic() - t0:.0f}s "
+            f"(tag {os.environ.get('WEBSTACK_TAG', 'latest')})")
+
     def label(self):
         return f"label=com.docker.compose.project={self.name}"
 

@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import composelib  # noqa: E402
 import kaload  # noqa: E402
-from composelib import (ROOT, Project, dexec, engine_or_skip,  # noqa
+from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, wait_for)
 from tap import Suite, teardown_guard  # noqa: E402
 
@@ -184,9 +184,7 @@ def check(load, t0, nreloads):
 
 def setup():
     P.cmd = engine_or_skip()
-    run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
-        timeout=900)
-    compose("build", timeout=1800)
+    P.build_images()
     compose("up", "-d", "--scale", "fcgi-app=3", timeout=300)
     wait_for("GET / answers", lambda: composelib.http_get(PORT, "/")[0]
              == 200, UP_TIMEOUT)

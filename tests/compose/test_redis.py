@@ -37,7 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import composelib  # noqa: E402
-from composelib import (ROOT, Project, dexec, engine_or_skip,  # noqa
+from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, session_cookie, wait_for)
 from tap import Suite, teardown_guard  # noqa: E402
 
@@ -260,11 +260,7 @@ def fcgi_get(cid, uri):
 
 def setup():
     P.cmd = engine_or_skip()
-    t0 = time.monotonic()
-    run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
-        timeout=900)
-    P.compose("build", timeout=1800)
-    log(f"images ready in {time.monotonic() - t0:.0f}s")
+    P.build_images()
     # A leftover of an interrupted run would hold the port and the subnet.
     P.compose("down", "-v", "--remove-orphans", "-t", "2", check=False)
     t0 = time.monotonic()

@@ -41,8 +41,8 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import composelib  # noqa: E402
-from composelib import (ROOT, Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, wait_for)
+from composelib import (Project, dexec, engine_or_skip,  # noqa
+                        inspect, log, wait_for)
 from tap import Suite, teardown_guard  # noqa: E402
 
 PROJECT = "wsrot" + uuid.uuid4().hex[:8]
@@ -190,12 +190,7 @@ def redis_connections(n):
 
 def setup():
     P.cmd = engine_or_skip()
-    t0 = time.monotonic()
-    run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
-        timeout=900)
-    P.compose("build", timeout=1800)
-    log(f"images ready in {time.monotonic() - t0:.0f}s "
-        f"(tag {os.environ.get('WEBSTACK_TAG', 'latest')})")
+    P.build_images()
     # Another stack on the port (a test, `make run`): wait, bounded.
     wait_for(f"port {PORT} free on the host (WEBSTACK_ROTATION_PORT moves "
              "the stack)", lambda: composelib.port_free(PORT), 120,

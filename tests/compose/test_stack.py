@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import composelib  # noqa: E402
-from composelib import (ROOT, Project, dexec, engine_or_skip,  # noqa
+from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, session_cookie, tcp_from,
                         wait_for)
 from tap import Suite, teardown_guard  # noqa: E402
@@ -156,31 +155,14 @@ def check_exact(path, before=()):
 
 # -- setup / teardown --------------------------------------------------------
 
-def port_free():
-    """True when nothing listens on PORT (IPv4 any/loopback, IPv6 any)."""
-    for family, addr in ((socket.AF_INET, "0.0.0.0"),
-                         (socket.AF_INET, "127.0.0.1")):
-        with socket.socket(family) as s:
-            # As docker-proxy binds: connections in TIME_WAIT do not count.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((addr, PORT))
-            except OSError:
-                return False
-    return True
-
-
 def setup():
     P.cmd = engine_or_skip()
-    t0 = time.monotonic()
-    run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
-        timeout=900)
-    compose("build", timeout=1800)
-    log(f"images ready in {time.monotonic() - t0:.0f}s")
+    P.build_images()
     # Port 3000 is also `make run`'s (tests/lib/stack.py): wait, bounded,
     # for a native stack to finish rather than fail at once.
     wait_for(f"port {PORT} free on the host (set WEBSTACK_PORT to move "
-             f"the stack)", port_free, PORT_WAIT, interval=1)
+             f"the stack)", lambda: composelib.port_free(PORT), PORT_WAIT,
+             interval=1)
     t0 = time.monotonic()
     compose("up", "-d", timeout=300)
     t1 = time.monotonic()

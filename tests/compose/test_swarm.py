@@ -79,16 +79,6 @@ def local_address():
         return s.getsockname()[0]
 
 
-def port_free():
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("0.0.0.0", PORT))
-        except OSError:
-            return False
-    return True
-
-
 def setup():
     if shutil.which("docker") is None:
         raise Skip("no docker CLI")
@@ -99,7 +89,8 @@ def setup():
                else ["docker", "compose"])
     run(compose + ["-f", os.path.join(ROOT, "compose.yaml"), "build"],
         timeout=1800, cwd=ROOT)
-    wait_for(f"port {PORT} free on the host", port_free, 120, interval=1)
+    wait_for(f"port {PORT} free on the host",
+             lambda: composelib.port_free(PORT), 120, interval=1)
     node = run(["docker", "info", "-f", "{{.Swarm.LocalNodeState}}"]
                ).stdout.strip()
     if node == "inactive":
