@@ -37,17 +37,11 @@ here=$(dirname "$0")
 "$here/secrets.sh" check "$secrets" admin.sha256 app.sha256 \
     replication.sha256 sentinel.sha256
 
-# hash_of NAME: SHA-256 hex of the password in SECRETS_DIR/NAME, or the
-# hash in SECRETS_DIR/NAME.sha256 when only that is there.
+# hash_of NAME: SHA-256 hex of NAME's password (secrets.sh hash: the
+# password's, or SECRETS_DIR/NAME.sha256 where only that is there).
 hash_of() {
-    if [ -e "$secrets/$1" ]; then
-        h=$(head -n 1 "$secrets/$1" | tr -d '\n' | sha256sum) \
-            || die "sha256sum of $secrets/$1 failed"
-    else
-        h=$(head -n 1 "$secrets/$1.sha256") \
-            || die "cannot read $secrets/$1.sha256"
-    fi
-    printf '%s' "${h%% *}"
+    "$here/secrets.sh" hash "$secrets" "$1" \
+        || die "no hash for $1 in $secrets"
 }
 
 admin=$(hash_of admin)

@@ -105,15 +105,10 @@ secret() {
     head -n 1 "$SECRETS/$1"
 }
 
-# hash NAME: the SHA-256 (hex) of NAME's password, from SECRETS/NAME or,
-# where only that is there, SECRETS/NAME.sha256.
+# hash NAME: the SHA-256 (hex) of NAME's password (secrets.sh hash: from
+# SECRETS/NAME, or SECRETS/NAME.sha256 where only that is there).
 hash() {
-    if [ -e "$SECRETS/$1" ]; then
-        h=$(secret "$1" | tr -d '\n' | sha256sum)
-    else
-        h=$(head -n 1 "$SECRETS/$1.sha256")
-    fi
-    printf '%s' "${h%% *}"
+    "$here/secrets.sh" hash "$SECRETS" "$1"
 }
 
 [ $# -ge 1 ] || die "usage: entrypoint.sh primary|replica|sentinel|secrets" \

@@ -10,6 +10,9 @@
 #   secrets.sh split    DIR ROLE OUT   write into OUT only what ROLE needs
 #                             (node or sentinel; see ROLES below), then
 #                             check OUT for that role
+#   secrets.sh hash     DIR NAME   print the SHA-256 (hex) of NAME's
+#                             password: from DIR/NAME, or DIR/NAME.sha256
+#                             where only the hash is there (checked first)
 # In the image: /usr/local/bin/redis-secrets.sh; redis/entrypoint.sh calls
 # it.  DIR is the secrets volume, /run/secrets/redis in containers, shared
 # read-only with the app (which reads only DIR/app).
@@ -220,7 +223,16 @@ case $cmd in
         [ $# -eq 2 ] || die "usage: secrets.sh split DIR ROLE OUT"
         split "$dir" "$1" "$2"
         ;;
+    hash)
+        [ $# -eq 1 ] || die "usage: secrets.sh hash DIR NAME"
+        check_names "$dir" "$1.sha256"
+        if [ -e "$dir/$1" ]; then
+            sha256_of "$dir/$1"
+        else
+            head -n 1 "$dir/$1.sha256"
+        fi
+        ;;
     *)
-        die "unknown command '$cmd' (check, generate, wait or split)"
+        die "unknown command '$cmd' (check, generate, wait, split or hash)"
         ;;
 esac
