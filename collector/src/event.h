@@ -26,9 +26,6 @@ struct event_encoder *event_encoder_create(const char *host, int parse,
 void event_encoder_destroy(struct event_encoder *enc);
 int event_encode(struct event_encoder *enc, const struct event_line *line,
     const char **out, size_t *outlen, char *err, size_t errlen);
-int event_encode_reference(struct event_encoder *enc,
-    const struct event_line *line, const char **out, size_t *outlen,
-    char *err, size_t errlen);
 int event_format_time(long long ts_ms, char *buf, size_t buflen);
 
 #endif

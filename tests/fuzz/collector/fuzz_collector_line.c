@@ -4,8 +4,8 @@
  * event.c exactly as the collector does, then checks the contract: the
  * result is one line ending in '\n', it parses as a JSON object, its
  * "message" is the sanitised line, and it is byte for byte what the
- * jansson reference encoder (event_encode_reference) produces for the
- * same line.  Any violation aborts.  The first byte
+ * jansson reference encoder (tests/unit/collector/event_ref.c, never in
+ * the collector) produces for the same line.  Any violation aborts.  The first byte
  * selects options (parse on/off, truncated flag) so both paths are
  * explored.  Seeds: tests/fuzz/corpus/fuzz_collector_line/.
  */
@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "event.h"
+#include "event_ref.h"
 #include "utf8.h"
 
 #define FUZZ_LINE_MAX 4096
@@ -26,6 +27,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct event_encoder *enc[2];
+    static struct event_ref *ref[2];
     static char san[FUZZ_LINE_MAX * UTF8_MAX_GROWTH];
     struct event_line ev;
     const char *out;
@@ -47,7 +49,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (enc[opt & 1] == NULL) {
         enc[opt & 1] = event_encoder_create("fuzz\xff", (int) (opt & 1),
             FUZZ_LINE_MAX, err, sizeof(err));
-        if (enc[opt & 1] == NULL) {
+        ref[opt & 1] = event_ref_create("fuzz\xff", (int) (opt & 1),
+            FUZZ_LINE_MAX, err, sizeof(err));
+        if (enc[opt & 1] == NULL || ref[opt & 1] == NULL) {
             abort();
         }
     }
@@ -61,12 +65,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     {
-        const char *ref;
+        const char *refout;
         size_t reflen;
 
-        if (event_encode_reference(enc[opt & 1], &ev, &ref, &reflen, err,
+        if (event_ref_encode(ref[opt & 1], &ev, &refout, &reflen, err,
                 sizeof(err)) != 0
-            || reflen != outlen || memcmp(ref, out, outlen) != 0)
+            || reflen != outlen || memcmp(refout, out, outlen) != 0)
         {
             abort();
         }
