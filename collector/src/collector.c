@@ -49,6 +49,7 @@
 
 #include "collector.h"
 #include "event.h"
+#include "ftable.h"
 #include "log.h"
 #include "outq.h"
 #include "state.h"
@@ -83,11 +84,7 @@ struct collector {
     struct event_encoder  *enc;
     struct tcpout         *tcp;
     struct collector_dir  *dirs;        /* one per input */
-    struct tfile          *files;       /* in the order found */
-    struct tfile         **files_end;   /* &next of the last file */
-    size_t                 nfiles;
-    struct tfile         **index;       /* by (dev, ino): chains by hnext */
-    size_t                 index_cap;   /* a power of 2, or 0 */
+    struct ftable          files;       /* in the order found */
     char                  *rbuf;
     struct state           saved;       /* loaded at start, for resume */
     unsigned char         *saved_used;
@@ -110,12 +107,19 @@ struct collector {
     char                   err[1024];
 };
 
+/* What the line callback needs: the loop and the entry being read. */
+struct collector_reading {
+    struct collector    *c;
+    struct ftable_entry *e;
+};
+
 /* Line callback from tfile_read(): encode, queue, mark. */
 static int
 collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
     unsigned flags, uint64_t resume_off, int resume_skip)
 {
-    struct collector *c = ctx;
+    struct collector_reading *r = ctx;
+    struct collector *c = r->c;
 
     if (!(flags & TFILE_LINE_NONE)) {
         struct event_line ev;
@@ -145,11 +149,24 @@ collector_line(void *ctx, struct tfile *f, const char *line, size_t len,
                 (unsigned long long) resume_off);
         }
     }
-    if (outq_mark(c->q, f, f->gen, resume_off, resume_skip) != 0) {
+    if (outq_mark(c->q, r->e, f->gen, resume_off, resume_skip) != 0) {
         return -1;
     }
-    f->marks++;
+    r->e->marks++;
     return 0;
+}
+
+/* Hand e's unfinished line to collector_line() now (tfile_flush_partial).
+ * Returns 0, or -1 out of memory. */
+static int
+collector_flush_partial(struct collector *c, struct ftable_entry *e,
+    unsigned flags)
+{
+    struct collector_reading r;
+
+    r.c = c;
+    r.e = e;
+    return tfile_flush_partial(e->f, flags, collector_line, &r);
 }
 
 /* Commit callback from outq_flush(): the mark's bytes are all written. */
@@ -157,97 +174,14 @@ static void
 collector_commit(void *ctx, const struct outq_mark *m)
 {
     struct collector *c = ctx;
-    struct tfile *f = m->owner;
+    struct ftable_entry *e = m->owner;
 
-    f->marks--;
-    if (m->gen == f->gen) {
-        f->commit_off = m->offset;
-        f->commit_skip = m->skip;
+    e->marks--;
+    if (m->gen == e->f->gen) {
+        e->f->commit_off = m->offset;
+        e->f->commit_skip = m->skip;
         c->state_dirty = 1;
     }
-}
-
-/* Bucket of (dev, ino) in an index of cap (a power of 2) buckets. */
-static size_t
-collector_bucket(uint64_t dev, uint64_t ino, size_t cap)
-{
-    uint64_t h = (ino ^ (dev << 32) ^ (dev >> 32)) * 0x9E3779B97F4A7C15ULL;
-
-    return (size_t) (h >> 32) & (cap - 1);
-}
-
-/*
- * Add f to the (dev, ino) index, growing it to keep chains short: a
- * rescan looks up every directory entry, so with thousands of files a
- * list walk per entry would cost the idle loop real CPU.  Returns 0, or
- * -1 out of memory.
- */
-static int
-collector_index_add(struct collector *c, struct tfile *f)
-{
-    size_t b;
-
-    if (c->nfiles + 1 > c->index_cap) {
-        size_t cap = c->index_cap ? c->index_cap * 2 : 64, i;
-        struct tfile **idx = calloc(cap, sizeof(struct tfile *));
-
-        if (idx == NULL) {
-            return -1;
-        }
-        for (i = 0; i < c->index_cap; i++) {
-            while (c->index[i] != NULL) {
-                struct tfile *g = c->index[i];
-
-                c->index[i] = g->hnext;
-                b = collector_bucket(g->dev, g->ino, cap);
-                g->hnext = idx[b];
-                idx[b] = g;
-            }
-        }
-        free(c->index);
-        c->index = idx;
-        c->index_cap = cap;
-    }
-    b = collector_bucket(f->dev, f->ino, c->index_cap);
-    f->hnext = c->index[b];
-    c->index[b] = f;
-    return 0;
-}
-
-/* Remove f from the (dev, ino) index, if it is there. */
-static void
-collector_index_del(struct collector *c, struct tfile *f)
-{
-    struct tfile **pp;
-
-    if (c->index_cap == 0) {
-        return;
-    }
-    pp = &c->index[collector_bucket(f->dev, f->ino, c->index_cap)];
-    for (; *pp != NULL; pp = &(*pp)->hnext) {
-        if (*pp == f) {
-            *pp = f->hnext;
-            return;
-        }
-    }
-}
-
-/* The file in the table with this identity, or NULL. */
-static struct tfile *
-collector_find(struct collector *c, uint64_t dev, uint64_t ino)
-{
-    struct tfile *f;
-
-    if (c->index_cap == 0) {
-        return NULL;
-    }
-    f = c->index[collector_bucket(dev, ino, c->index_cap)];
-    for (; f != NULL; f = f->hnext) {
-        if (f->dev == dev && f->ino == ino) {
-            return f;
-        }
-    }
-    return NULL;
 }
 
 /* tsearch(3) order of notes: by path. */
@@ -462,42 +396,45 @@ collector_place(struct collector *c, struct tfile *f)
         (unsigned long long) f->read_off, why);
 }
 
-/* Give open file f an inotify watch, or poll it if none is left. */
+/* Give open file e an inotify watch, or poll it if none is left. */
 static void
-collector_watch_file(struct collector *c, struct tfile *f)
+collector_watch_file(struct collector *c, struct ftable_entry *e)
 {
-    f->wd = watch_add_file(c->watch, f->path, c->err, sizeof(c->err));
-    if (f->wd < 0) {
+    e->wd = watch_add_file(c->watch, e->f->path, c->err, sizeof(c->err));
+    if (e->wd < 0) {
         log_at(LOG_LEVEL_WARN, "%s; polling path=%s every %lld ms", c->err,
-            f->path, c->cfg->poll_ms);
+            e->f->path, c->cfg->poll_ms);
         c->polled = 1;
     }
 }
 
 /*
- * Suspend f, idle for idle-close-s and read to its end with nothing
+ * Suspend e, idle for idle-close-s and read to its end with nothing
  * queued: release its descriptor and watch, keep its entry and offset.
  */
 static void
-collector_sleep(struct collector *c, struct tfile *f)
+collector_sleep(struct collector *c, struct ftable_entry *e)
 {
+    struct tfile *f = e->f;
+
     log_at(LOG_LEVEL_INFO, "idle, closing path=%s inode=%llu offset=%llu; "
         "reopened when it grows", f->path, (unsigned long long) f->ino,
         (unsigned long long) f->commit_off);
-    watch_remove(c->watch, f->wd);
-    f->wd = -1;
-    f->dirty = 0;
+    watch_remove(c->watch, e->wd);
+    e->wd = -1;
+    e->dirty = 0;
     tfile_suspend(f);
 }
 
 /*
- * Reopen suspended f (its name's size or mtime moved) at its offset, or
+ * Reopen suspended e (its name's size or mtime moved) at its offset, or
  * at 0 if its content was replaced meanwhile.  Returns 0, or -1 if it
  * stays suspended (logged as an open failure, retried next rescan).
  */
 static int
-collector_wake(struct collector *c, struct tfile *f)
+collector_wake(struct collector *c, struct ftable_entry *e)
 {
+    struct tfile *f = e->f;
     int truncated;
 
     if (tfile_resume(f, &truncated, c->err, sizeof(c->err)) != 0) {
@@ -516,36 +453,35 @@ collector_wake(struct collector *c, struct tfile *f)
             (unsigned long long) f->ino, (unsigned long long) f->size,
             (unsigned long long) f->read_off);
     }
-    collector_watch_file(c, f);
-    f->dirty = 1;
-    f->growth_ms = c->now;
+    collector_watch_file(c, e);
+    e->dirty = 1;
+    e->growth_ms = c->now;
     return 0;
 }
 
 /*
  * Add f at the end of the table and give it an inotify watch.  Returns
- * 0, or -1 out of memory: f is closed then (found again next rescan).
+ * its entry, or NULL out of memory: f is closed then (found again next
+ * rescan).
  */
-static int
+static struct ftable_entry *
 collector_adopt(struct collector *c, struct tfile *f)
 {
-    if (collector_index_add(c, f) != 0) {
+    struct ftable_entry *e = ftable_add(&c->files, f);
+
+    if (e == NULL) {
         log_at(LOG_LEVEL_ERROR, "out of memory; path=%s not tailed yet",
             f->path);
         tfile_close(f);
-        return -1;
+        return NULL;
     }
     f->held_total = &c->partial_held;
-    collector_watch_file(c, f);
-    f->next = NULL;
-    *c->files_end = f;
-    c->files_end = &f->next;
-    c->nfiles++;
-    f->dirty = 1;
-    f->seen = 1;
-    f->growth_ms = c->now;
+    collector_watch_file(c, e);
+    e->dirty = 1;
+    e->seen = 1;
+    e->growth_ms = c->now;
     c->state_dirty = 1;
-    return 0;
+    return e;
 }
 
 /*
@@ -557,6 +493,7 @@ static void
 collector_consider(struct collector *c, size_t idx, const char *path)
 {
     struct stat st;
+    struct ftable_entry *e;
     struct tfile *f;
 
     if (lstat(path, &st) != 0) {
@@ -566,14 +503,15 @@ collector_consider(struct collector *c, size_t idx, const char *path)
         collector_skip(c, path, st.st_mode);
         return;
     }
-    f = collector_find(c, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
-    if (f != NULL) {
-        if (f->seen) {
+    e = ftable_find(&c->files, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+    if (e != NULL) {
+        f = e->f;
+        if (e->seen) {
             return;                     /* matched by an earlier input */
         }
-        f->seen = 1;
-        if (f->gone) {
-            f->gone = 0;
+        e->seen = 1;
+        if (e->gone) {
+            e->gone = 0;
             log_at(LOG_LEVEL_INFO, "back path=%s inode=%llu", path,
                 (unsigned long long) f->ino);
         }
@@ -589,7 +527,7 @@ collector_consider(struct collector *c, size_t idx, const char *path)
             }
         }
         if (f->fd < 0 && tfile_changed(f, &st)) {
-            collector_wake(c, f);
+            collector_wake(c, e);
         }
         return;
     }
@@ -635,38 +573,32 @@ collector_watch_dir(struct collector *c, size_t idx)
     c->polled = 1;
 }
 
-/* Remove *pp from the table and close it. */
+/* Remove *pp from the table and close its file. */
 static void
-collector_unlink(struct collector *c, struct tfile **pp)
+collector_unlink(struct collector *c, struct ftable_entry **pp)
 {
-    struct tfile *f = *pp;
+    struct ftable_entry *e = *pp;
 
-    watch_remove(c->watch, f->wd);
-    collector_index_del(c, f);
-    *pp = f->next;
-    if (c->files_end == &f->next) {
-        c->files_end = pp;
-    }
-    c->nfiles--;
-    outq_forget(c->q, f);
-    tfile_close(f);
+    watch_remove(c->watch, e->wd);
+    outq_forget(c->q, e);
+    tfile_close(ftable_remove(&c->files, pp));
     c->state_dirty = 1;
 }
 
-/* qsort(3)/bsearch(3) order of struct tfile pointers: by inode. */
+/* qsort(3)/bsearch(3) order of entry pointers: by inode. */
 static int
 collector_ino_cmp(const void *a, const void *b)
 {
-    const struct tfile *x = *(const struct tfile *const *) a;
-    const struct tfile *y = *(const struct tfile *const *) b;
+    const struct ftable_entry *x = *(const struct ftable_entry *const *) a;
+    const struct ftable_entry *y = *(const struct ftable_entry *const *) b;
 
-    return x->ino < y->ino ? -1 : x->ino > y->ino;
+    return x->f->ino < y->f->ino ? -1 : x->f->ino > y->f->ino;
 }
 
 /* Find suspended files in lost[0..n) (sorted by inode) among all names
  * in the inputs' directories; a file found gets that name and seen = 1. */
 static void
-collector_locate(struct collector *c, struct tfile **lost, size_t n)
+collector_locate(struct collector *c, struct ftable_entry **lost, size_t n)
 {
     size_t k;
 
@@ -679,18 +611,19 @@ collector_locate(struct collector *c, struct tfile **lost, size_t n)
             continue;
         }
         while ((de = readdir(d)) != NULL) {
-            struct tfile key, *kp = &key, **hit, *f;
+            struct tfile kf, *f;
+            struct ftable_entry key, *kp = &key, **hit;
             char path[4096], *np;
             struct stat st;
             int len;
 
-            key.ino = (uint64_t) de->d_ino;
-            hit = bsearch(&kp, lost, n, sizeof(struct tfile *),
-                collector_ino_cmp);
+            kf.ino = (uint64_t) de->d_ino;
+            key.f = &kf;
+            hit = bsearch(&kp, lost, n, sizeof(*lost), collector_ino_cmp);
             if (hit == NULL || (*hit)->seen) {
                 continue;
             }
-            f = *hit;
+            f = (*hit)->f;
             len = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
             if (len < 0 || (size_t) len >= sizeof(path)
                 || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
@@ -707,7 +640,7 @@ collector_locate(struct collector *c, struct tfile **lost, size_t n)
                 np, (unsigned long long) f->ino);
             free(f->path);
             f->path = np;
-            f->seen = 1;
+            (*hit)->seen = 1;
         }
         closedir(d);
     }
@@ -723,46 +656,47 @@ collector_locate(struct collector *c, struct tfile **lost, size_t n)
 static void
 collector_lost(struct collector *c)
 {
-    struct tfile **lost, **pp, *f;
+    struct ftable_entry **lost, **pp, *e;
     size_t n = 0;
 
-    for (f = c->files; f != NULL; f = f->next) {
-        if (f->fd < 0 && !f->seen) {
-            f->gone = 1;                /* marks "lost" until decided */
+    for (e = c->files.head; e != NULL; e = e->next) {
+        if (e->f->fd < 0 && !e->seen) {
+            e->gone = 1;                /* marks "lost" until decided */
             n++;
         }
     }
     if (n == 0) {
         return;
     }
-    lost = malloc(n * sizeof(struct tfile *));
+    lost = malloc(n * sizeof(*lost));
     if (lost != NULL) {
         n = 0;
-        for (f = c->files; f != NULL; f = f->next) {
-            if (f->fd < 0 && f->gone) {
-                lost[n++] = f;
+        for (e = c->files.head; e != NULL; e = e->next) {
+            if (e->f->fd < 0 && e->gone) {
+                lost[n++] = e;
             }
         }
-        qsort(lost, n, sizeof(struct tfile *), collector_ino_cmp);
+        qsort(lost, n, sizeof(*lost), collector_ino_cmp);
         collector_locate(c, lost, n);
         free(lost);
     }
-    pp = &c->files;
+    pp = &c->files.head;
     while (*pp != NULL) {
-        f = *pp;
-        if (f->fd >= 0 || !f->gone) {
-            pp = &f->next;
+        e = *pp;
+        if (e->f->fd >= 0 || !e->gone) {
+            pp = &e->next;
             continue;
         }
-        if (f->seen && collector_wake(c, f) == 0) {
-            f->seen = 0;                /* the rescan marks it gone */
-            f->gone = 0;
-            pp = &f->next;
+        if (e->seen && collector_wake(c, e) == 0) {
+            e->seen = 0;                /* the rescan marks it gone */
+            e->gone = 0;
+            pp = &e->next;
             continue;
         }
         log_at(LOG_LEVEL_INFO, "closed path=%s inode=%llu offset=%llu (rotated "
-            "or deleted while idle)", f->path, (unsigned long long) f->ino,
-            (unsigned long long) f->commit_off);
+            "or deleted while idle)", e->f->path,
+            (unsigned long long) e->f->ino,
+            (unsigned long long) e->f->commit_off);
         collector_unlink(c, pp);
     }
 }
@@ -774,15 +708,15 @@ collector_lost(struct collector *c)
 static void
 collector_rescan(struct collector *c)
 {
-    struct tfile *f;
+    struct ftable_entry *e;
     size_t i;
 
     c->rescan = 0;
     c->polled = 0;
     c->scan++;
-    for (f = c->files; f != NULL; f = f->next) {
-        f->seen = 0;
-        if (f->wd < 0 && f->fd >= 0) {
+    for (e = c->files.head; e != NULL; e = e->next) {
+        e->seen = 0;
+        if (e->wd < 0 && e->f->fd >= 0) {
             c->polled = 1;
         }
     }
@@ -812,14 +746,15 @@ collector_rescan(struct collector *c)
     }
     collector_lost(c);
     collector_prune_notes(c);
-    for (f = c->files; f != NULL; f = f->next) {
-        if (!f->seen && !f->gone) {
-            f->gone = 1;
-            f->gone_ms = c->now;
-            f->dirty = 1;
+    for (e = c->files.head; e != NULL; e = e->next) {
+        if (!e->seen && !e->gone) {
+            e->gone = 1;
+            e->gone_ms = c->now;
+            e->dirty = 1;
             log_at(LOG_LEVEL_INFO, "rotated or deleted path=%s inode=%llu "
-                "offset=%llu; draining", f->path, (unsigned long long) f->ino,
-                (unsigned long long) f->read_off);
+                "offset=%llu; draining", e->f->path,
+                (unsigned long long) e->f->ino,
+                (unsigned long long) e->f->read_off);
         }
     }
 }
@@ -851,6 +786,7 @@ collector_orphans(struct collector *c)
             while (!found && (de = readdir(d)) != NULL) {
                 char path[4096];
                 struct stat st;
+                struct ftable_entry *oe;
                 struct tfile *f;
                 int n;
 
@@ -863,7 +799,7 @@ collector_orphans(struct collector *c)
                     || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
                     || (uint64_t) st.st_dev != e->dev
                     || (uint64_t) st.st_ino != e->ino
-                    || collector_find(c, e->dev, e->ino) != NULL)
+                    || ftable_find(&c->files, e->dev, e->ino) != NULL)
                 {
                     continue;
                 }
@@ -887,9 +823,10 @@ collector_orphans(struct collector *c)
                     e->path, (unsigned long long) e->ino,
                     (unsigned long long) e->offset,
                     (unsigned long long) f->size);
-                if (collector_adopt(c, f) == 0) {
-                    f->gone = 1;
-                    f->gone_ms = c->now;
+                oe = collector_adopt(c, f);
+                if (oe != NULL) {
+                    oe->gone = 1;
+                    oe->gone_ms = c->now;
                 }
             }
             closedir(d);
@@ -907,7 +844,7 @@ static void
 collector_event(void *ctx, int wd, unsigned flags, const char *name)
 {
     struct collector *c = ctx;
-    struct tfile *f;
+    struct ftable_entry *e;
     size_t i;
 
     log_at(LOG_LEVEL_DEBUG, "event wd=%d %s name=%s", wd,
@@ -915,19 +852,19 @@ collector_event(void *ctx, int wd, unsigned flags, const char *name)
     if (flags & WATCH_OVERFLOW) {
         log_at(LOG_LEVEL_WARN, "inotify queue overflow: full rescan");
         c->rescan = 1;
-        for (f = c->files; f != NULL; f = f->next) {
-            f->dirty = f->fd >= 0;
+        for (e = c->files.head; e != NULL; e = e->next) {
+            e->dirty = e->f->fd >= 0;
         }
         return;
     }
-    for (f = c->files; f != NULL; f = f->next) {
-        if (f->wd == wd) {
-            f->dirty = 1;
+    for (e = c->files.head; e != NULL; e = e->next) {
+        if (e->wd == wd) {
+            e->dirty = 1;
             if (flags & (WATCH_GONE | WATCH_IGNORED | WATCH_ATTRIB)) {
                 c->rescan = 1;
             }
             if (flags & WATCH_IGNORED) {
-                f->wd = -1;
+                e->wd = -1;
                 c->polled = 1;
             }
             return;
@@ -952,12 +889,13 @@ static void
 collector_budget(struct collector *c)
 {
     while (c->partial_held > (size_t) c->cfg->partial_budget) {
-        struct tfile *f, *longest = NULL;
+        struct ftable_entry *e, *longest = NULL;
 
-        for (f = c->files; f != NULL; f = f->next) {
-            if (f->plen > 0 && (longest == NULL || f->plen > longest->plen))
+        for (e = c->files.head; e != NULL; e = e->next) {
+            if (e->f->plen > 0
+                && (longest == NULL || e->f->plen > longest->f->plen))
             {
-                longest = f;
+                longest = e;
             }
         }
         if (longest == NULL) {
@@ -967,15 +905,13 @@ collector_budget(struct collector *c)
             log_at(LOG_LEVEL_WARN, "partial-line budget exceeded held=%zu "
                 "budget=%lld: emitting unfinished line early path=%s "
                 "inode=%llu bytes=%zu; its rest follows", c->partial_held,
-                c->cfg->partial_budget, longest->path,
-                (unsigned long long) longest->ino, longest->plen);
+                c->cfg->partial_budget, longest->f->path,
+                (unsigned long long) longest->f->ino, longest->f->plen);
             c->budget_logged++;
         } else {
             c->budget_flushes++;
         }
-        if (tfile_flush_partial(longest, TFILE_LINE_SPLIT, collector_line,
-                c) != 0)
-        {
+        if (collector_flush_partial(c, longest, TFILE_LINE_SPLIT) != 0) {
             log_at(LOG_LEVEL_ERROR, "out of memory");
             break;
         }
@@ -984,18 +920,20 @@ collector_budget(struct collector *c)
 
 /* Read one dirty file as far as the budget and the output queue allow. */
 static void
-collector_read_file(struct collector *c, struct tfile *f)
+collector_read_file(struct collector *c, struct ftable_entry *e)
 {
+    struct tfile *f = e->f;
+    struct collector_reading r;
     uint64_t before = f->read_off;
     int truncated, rc;
 
     if (f->fd < 0) {
-        f->dirty = 0;                   /* suspended */
+        e->dirty = 0;                   /* suspended */
         return;
     }
     if (tfile_check(f, &truncated, c->err, sizeof(c->err)) != 0) {
         log_at(LOG_LEVEL_WARN, "%s", c->err);
-        f->dirty = 0;
+        e->dirty = 0;
         return;
     }
     if (truncated) {
@@ -1006,28 +944,29 @@ collector_read_file(struct collector *c, struct tfile *f)
         c->state_dirty = 1;
         before = 0;
     }
+    r.c = c;
+    r.e = e;
     rc = tfile_read(f, c->rbuf, (size_t) c->cfg->read_buffer,
         (size_t) c->cfg->read_buffer, (size_t) c->cfg->line_max,
-        collector_line, c,
-        c->err, sizeof(c->err));
+        collector_line, &r, c->err, sizeof(c->err));
     if (c->partial_held > (size_t) c->cfg->partial_budget) {
         collector_budget(c);
     }
     if (rc < 0) {
         log_at(LOG_LEVEL_ERROR, "%s path=%s inode=%llu", c->err, f->path,
             (unsigned long long) f->ino);
-        f->dirty = 0;
+        e->dirty = 0;
         return;
     }
     if (f->read_off != before) {
-        f->growth_ms = c->now;
+        e->growth_ms = c->now;
     }
     log_at(LOG_LEVEL_DEBUG, "read path=%s inode=%llu from=%llu to=%llu "
         "size=%llu rc=%d", f->path, (unsigned long long) f->ino,
         (unsigned long long) before, (unsigned long long) f->read_off,
         (unsigned long long) f->size, rc);
     if (rc == TFILE_EOF) {
-        f->dirty = 0;
+        e->dirty = 0;
     }
 }
 
@@ -1040,17 +979,17 @@ collector_read_file(struct collector *c, struct tfile *f)
 static int
 collector_read_all(struct collector *c)
 {
-    struct tfile *f;
+    struct ftable_entry *e;
     int more = 0, k;
 
-    for (f = c->files; f != NULL; f = f->next) {
-        for (k = 0; f->dirty && k < COLLECTOR_CHUNKS; k++) {
+    for (e = c->files.head; e != NULL; e = e->next) {
+        for (k = 0; e->dirty && k < COLLECTOR_CHUNKS; k++) {
             if (outq_pending(c->q) >= (size_t) c->cfg->out_buffer) {
                 return 1;
             }
-            collector_read_file(c, f);
+            collector_read_file(c, e);
         }
-        more |= f->dirty;
+        more |= e->dirty;
     }
     return more;
 }
@@ -1059,27 +998,28 @@ collector_read_all(struct collector *c)
 static void
 collector_release(struct collector *c)
 {
-    struct tfile **pp = &c->files;
+    struct ftable_entry **pp = &c->files.head;
 
     while (*pp != NULL) {
-        struct tfile *f = *pp;
+        struct ftable_entry *e = *pp;
+        struct tfile *f = e->f;
 
-        if (!f->gone || f->dirty || f->read_off < f->size
-            || c->now - f->growth_ms < c->cfg->close_quiet_ms)
+        if (!e->gone || e->dirty || f->read_off < f->size
+            || c->now - e->growth_ms < c->cfg->close_quiet_ms)
         {
-            pp = &f->next;
+            pp = &e->next;
             continue;
         }
         if (f->plen > 0) {
             log_at(LOG_LEVEL_INFO, "flushing final partial line path=%s "
                 "inode=%llu bytes=%zu", f->path, (unsigned long long) f->ino,
                 f->plen);
-            if (tfile_flush_partial(f, 0, collector_line, c) != 0) {
+            if (collector_flush_partial(c, e, 0) != 0) {
                 log_at(LOG_LEVEL_ERROR, "out of memory");
             }
         }
-        if (f->marks > 0) {
-            pp = &f->next;
+        if (e->marks > 0) {
+            pp = &e->next;
             continue;
         }
         log_at(LOG_LEVEL_INFO, "closed path=%s inode=%llu offset=%llu",
@@ -1098,10 +1038,11 @@ static void
 collector_reconcile(struct collector *c)
 {
     long long idle_ms = c->cfg->idle_close_s * 1000;
-    struct tfile *f;
+    struct ftable_entry *e;
 
     collector_rescan(c);
-    for (f = c->files; f != NULL; f = f->next) {
+    for (e = c->files.head; e != NULL; e = e->next) {
+        struct tfile *f = e->f;
         struct stat st;
 
         if (f->fd < 0) {
@@ -1109,12 +1050,12 @@ collector_reconcile(struct collector *c)
         }
         if (fstat(f->fd, &st) == 0 && (uint64_t) st.st_size != f->read_off) {
             f->size = (uint64_t) st.st_size;
-            f->dirty = 1;
+            e->dirty = 1;
         }
-        if (idle_ms > 0 && !f->gone && !f->dirty && f->marks == 0
-            && f->read_off >= f->size && c->now - f->growth_ms >= idle_ms)
+        if (idle_ms > 0 && !e->gone && !e->dirty && e->marks == 0
+            && f->read_off >= f->size && c->now - e->growth_ms >= idle_ms)
         {
-            collector_sleep(c, f);
+            collector_sleep(c, e);
         }
     }
     if (c->budget_flushes > 0) {
@@ -1130,14 +1071,15 @@ static void
 collector_save(struct collector *c)
 {
     struct state st = { NULL, 0, 0 };
-    struct tfile *f;
+    struct ftable_entry *fe;
 
     c->last_save = c->now;
     if (c->cfg->state[0] == '\0') {
         c->state_dirty = 0;
         return;
     }
-    for (f = c->files; f != NULL; f = f->next) {
+    for (fe = c->files.head; fe != NULL; fe = fe->next) {
+        const struct tfile *f = fe->f;
         struct state_entry e;
 
         e.dev = f->dev;
@@ -1227,7 +1169,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->cfg = cfg;
-    c->files_end = &c->files;
+    ftable_init(&c->files);
     c->now = wsclock_mono_ms();
     c->dirs = calloc(cfg->ninputs ? cfg->ninputs : 1, sizeof(*c->dirs));
     c->rbuf = malloc((size_t) cfg->read_buffer);
@@ -1300,12 +1242,7 @@ collector_destroy(struct collector *c)
     if (c == NULL) {
         return;
     }
-    while (c->files != NULL) {
-        struct tfile *f = c->files;
-
-        c->files = f->next;
-        tfile_close(f);
-    }
+    ftable_destroy(&c->files);
     while (c->notes != NULL) {
         collector_note_drop(c, c->notes);
     }
@@ -1315,7 +1252,6 @@ collector_destroy(struct collector *c)
     watch_destroy(c->watch);
     state_clear(&c->saved);
     free(c->saved_used);
-    free(c->index);
     free(c->rbuf);
     free(c->dirs);
     free(c);
@@ -1394,7 +1330,7 @@ collector_drain(struct collector *c)
     }
     c->now = wsclock_mono_ms();
     collector_save(c);
-    log_at(LOG_LEVEL_INFO, "stopped files=%zu", c->nfiles);
+    log_at(LOG_LEVEL_INFO, "stopped files=%zu", c->files.n);
     return rc < 0 ? 1 : 0;
 }
 

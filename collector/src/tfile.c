@@ -179,7 +179,6 @@ tfile_open(const char *path, const char *type, char *err, size_t errlen)
         return NULL;
     }
     f->fd = -1;
-    f->wd = -1;
     f->type = type;
     f->path = strdup(path);
     if (f->path == NULL) {

@@ -32,7 +32,6 @@ struct tfile {
     char         *path;         /* name it was last seen under */
     const char   *type;         /* event type, owned by the config */
     int           fd;           /* -1 while suspended */
-    int           wd;           /* inotify watch, -1 = polled */
     uint64_t      dev;
     uint64_t      ino;
     uint32_t      fp_len;
@@ -51,15 +50,6 @@ struct tfile {
     size_t       *held_total;   /* if set, kept += pcap of this file */
     uint64_t      closed_size;  /* st_size when suspended */
     int64_t       closed_mtime; /* st_mtim in ns when suspended */
-    /* owned by the collector loop */
-    int           dirty;
-    int           seen;
-    int           gone;
-    long long     gone_ms;
-    long long     growth_ms;
-    size_t        marks;
-    struct tfile *next;
-    struct tfile *hnext;        /* (dev, ino) index chain */
 };
 
 /* Receives each line; returns 0, or -1 to stop reading (out of memory). */
