@@ -50,6 +50,7 @@
 #include "collector.h"
 #include "event.h"
 #include "ftable.h"
+#include "health.h"
 #include "log.h"
 #include "outq.h"
 #include "state.h"
@@ -93,7 +94,7 @@ struct collector {
     int                    rescan;
     int                    state_dirty;
     int                    polled;      /* some file or dir has no watch */
-    int                    health_warned; /* health-file failure logged */
+    struct health          health;
     long long              now;
     long long              next_reconcile;
     long long              last_save;
@@ -619,7 +620,8 @@ collector_locate(struct collector *c, struct ftable_entry **lost, size_t n)
 
             kf.ino = (uint64_t) de->d_ino;
             key.f = &kf;
-            hit = bsearch(&kp, lost, n, sizeof(*lost), collector_ino_cmp);
+            hit = bsearch(&kp, lost, n, sizeof(struct ftable_entry *),
+                collector_ino_cmp);
             if (hit == NULL || (*hit)->seen) {
                 continue;
             }
@@ -668,7 +670,7 @@ collector_lost(struct collector *c)
     if (n == 0) {
         return;
     }
-    lost = malloc(n * sizeof(*lost));
+    lost = malloc(n * sizeof(struct ftable_entry *));
     if (lost != NULL) {
         n = 0;
         for (e = c->files.head; e != NULL; e = e->next) {
@@ -676,7 +678,7 @@ collector_lost(struct collector *c)
                 lost[n++] = e;
             }
         }
-        qsort(lost, n, sizeof(*lost), collector_ino_cmp);
+        qsort(lost, n, sizeof(struct ftable_entry *), collector_ino_cmp);
         collector_locate(c, lost, n);
         free(lost);
     }
@@ -1103,34 +1105,6 @@ collector_save(struct collector *c)
     state_clear(&st);
 }
 
-/* Touch the health file (create it if needed): the loop is alive and has
- * just checked every input.  A failure is logged once per run of failures
- * and is otherwise harmless: only the healthcheck reading it can tell. */
-static void
-collector_health(struct collector *c)
-{
-    const char *path = c->cfg->health_file;
-    int fd;
-
-    if (path == NULL || *path == '\0') {
-        return;
-    }
-    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-        0644);
-    if (fd < 0 || futimens(fd, NULL) != 0) {
-        if (!c->health_warned) {
-            log_at(LOG_LEVEL_WARN, "health-file %s: %s", path, strerror(errno));
-            c->health_warned = 1;
-        }
-    } else if (c->health_warned) {
-        log_at(LOG_LEVEL_INFO, "health-file %s: writable again", path);
-        c->health_warned = 0;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-}
-
 /*
  * The state file cannot be used (why says how).  Refusing to start would
  * only restart the same failure forever, so move it aside for a
@@ -1169,6 +1143,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->cfg = cfg;
+    c->health.path = cfg->health_file;
     ftable_init(&c->files);
     c->now = wsclock_mono_ms();
     c->dirs = calloc(cfg->ninputs ? cfg->ninputs : 1, sizeof(*c->dirs));
@@ -1226,7 +1201,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
     c->starting = 0;
     state_clear(&c->saved);
     collector_save(c);
-    collector_health(c);
+    health_touch(&c->health);
     c->next_reconcile = c->now + cfg->reconcile_ms;
     return c;
 
@@ -1414,7 +1389,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         }
         if (c->now >= c->next_reconcile) {
             collector_reconcile(c);
-            collector_health(c);
+            health_touch(&c->health);
             c->next_reconcile = c->now
                 + (c->polled ? c->cfg->poll_ms : c->cfg->reconcile_ms);
         } else if (c->rescan) {

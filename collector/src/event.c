@@ -34,7 +34,8 @@
  * ('"', '\\', \b \f \n \r \t, other controls as \u00XX with upper-case
  * hex; '/' and DEL not escaped), with utf8.c's policy applied on the way
  * (ill-formed bytes and NUL become U+FFFD), so the result is the bytes
- * the jansson reference encoder of the tests produces.  The output needs len * WSJSON_MAX_GROWTH bytes.
+ * the jansson reference encoder of the tests produces.  The output needs
+ * len * WSJSON_MAX_GROWTH bytes.
  */
 #define EVENT_JSON_POLICY (WSJSON_HEX_UPPER | WSJSON_REPLACE_BAD)
 

@@ -52,7 +52,9 @@ static int
 ftable_grow(struct ftable *t)
 {
     size_t cap = t->index_cap ? t->index_cap * 2 : 64, i, b;
-    struct ftable_entry **idx = calloc(cap, sizeof(*idx));
+    struct ftable_entry **idx;
+
+    idx = calloc(cap, sizeof(struct ftable_entry *));
 
     if (idx == NULL) {
         return -1;

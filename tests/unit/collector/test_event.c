@@ -1,10 +1,10 @@
 /* test_event.c -- unit tests for event.c, the json_lines encoder
  *
  * Encodes lines with event.c, requires the jansson reference encoder
- * (event_ref.c, test-only) to produce the same bytes, and decodes the result with jansson
- * to check the output contract: key order, timestamp format, one '\n',
- * the truncated marker,
- * the parsed object, and valid JSON for hostile bytes.
+ * (event_ref.c, test-only) to produce the same bytes, and decodes the
+ * result with jansson to check the output contract: key order, timestamp
+ * format, one '\n', the truncated marker, the parsed object, and valid
+ * JSON for hostile bytes.
  */
 #include <string.h>
 
