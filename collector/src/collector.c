@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collector.h"
+#include "collector_int.h"
 #include "event.h"
 #include "ftable.h"
 #include "health.h"
@@ -61,52 +61,6 @@
 
 #define COLLECTOR_CHUNKS 16      /* read-buffer loads per file per turn */
 #define COLLECTOR_BUDGET_LOGS 10 /* budget flushes logged per reconcile */
-
-/* A name logged once as skipped (not a regular file) or unopenable; it
- * is logged again only if what is found there changes. */
-struct collector_note {
-    char                  *path;
-    int                    why;     /* S_IFMT bits, or -errno of open() */
-    unsigned long          scan;    /* last rescan that met the name */
-    struct collector_note *prev;
-    struct collector_note *next;
-};
-
-struct collector_dir {
-    int wd;                     /* -1: not watched (missing or polled) */
-    int missing;
-    int polled_logged;          /* "polling dir=" said once */
-};
-
-struct collector {
-    const struct config   *cfg;
-    struct watch          *watch;
-    struct outq           *q;
-    struct event_encoder  *enc;
-    struct tcpout         *tcp;
-    struct collector_dir  *dirs;        /* one per input */
-    struct ftable          files;       /* in the order found */
-    char                  *rbuf;
-    struct state           saved;       /* loaded at start, for resume */
-    unsigned char         *saved_used;
-    int                    have_state;
-    int                    starting;
-    int                    rescan;
-    int                    state_dirty;
-    int                    polled;      /* some file or dir has no watch */
-    struct health          health;
-    long long              now;
-    long long              next_reconcile;
-    long long              last_save;
-    void                  *note_tree;   /* tsearch(3) of collector_note */
-    struct collector_note *notes;       /* the same notes, for pruning */
-    unsigned long          scan;        /* rescans so far */
-    int                    emfile_logged; /* out of descriptors, said */
-    size_t                 partial_held; /* partial-line bytes, all files */
-    unsigned long          budget_flushes; /* not logged one by one */
-    int                    budget_logged; /* logged this reconcile period */
-    char                   err[1024];
-};
 
 /* What the line callback needs: the loop and the entry being read. */
 struct collector_reading {
@@ -344,59 +298,6 @@ collector_open_ok(struct collector *c, const char *path)
     }
 }
 
-/* Index in c->saved of the entry for f, or -1. */
-static long
-collector_saved_entry(struct collector *c, const struct tfile *f)
-{
-    size_t i;
-
-    for (i = 0; i < c->saved.n; i++) {
-        if (c->saved.e[i].dev == f->dev && c->saved.e[i].ino == f->ino
-            && !c->saved_used[i])
-        {
-            return (long) i;
-        }
-    }
-    return -1;
-}
-
-/*
- * Decide where a newly found file starts.  Files seen in the saved state
- * resume there if their first bytes still match; files found after the
- * first scan, or found while a state file exists, start at 0; files
- * present at the very first start begin at their end unless
- * from-beginning is set.
- */
-static void
-collector_place(struct collector *c, struct tfile *f)
-{
-    long i = c->starting ? collector_saved_entry(c, f) : -1;
-    const char *why;
-
-    if (i >= 0) {
-        struct state_entry *e = &c->saved.e[i];
-
-        c->saved_used[i] = 1;
-        if (tfile_prefix_matches(f, e->fp_len, e->fp) && f->size >= e->offset)
-        {
-            tfile_seek(f, e->offset, e->skip);
-            why = "resume";
-        } else {
-            tfile_seek(f, 0, 0);
-            why = "changed while stopped, from start";
-        }
-    } else if (c->starting && !c->have_state && !c->cfg->from_beginning) {
-        tfile_seek(f, f->size, 0);
-        why = "at end";
-    } else {
-        tfile_seek(f, 0, 0);
-        why = "from start";
-    }
-    log_at(LOG_LEVEL_INFO, "open path=%s inode=%llu size=%llu offset=%llu (%s)",
-        f->path, (unsigned long long) f->ino, (unsigned long long) f->size,
-        (unsigned long long) f->read_off, why);
-}
-
 /* Give open file e an inotify watch, or poll it if none is left. */
 static void
 collector_watch_file(struct collector *c, struct ftable_entry *e)
@@ -538,7 +439,7 @@ collector_consider(struct collector *c, size_t idx, const char *path)
         return;
     }
     collector_open_ok(c, path);
-    collector_place(c, f);
+    offsets_place(c, f);
     (void) collector_adopt(c, f);
 }
 
@@ -1068,65 +969,6 @@ collector_reconcile(struct collector *c)
     c->budget_logged = 0;
 }
 
-/* Save committed offsets of every open file.  Logs on failure. */
-static void
-collector_save(struct collector *c)
-{
-    struct state st = { NULL, 0, 0 };
-    struct ftable_entry *fe;
-
-    c->last_save = c->now;
-    if (c->cfg->state[0] == '\0') {
-        c->state_dirty = 0;
-        return;
-    }
-    for (fe = c->files.head; fe != NULL; fe = fe->next) {
-        const struct tfile *f = fe->f;
-        struct state_entry e;
-
-        e.dev = f->dev;
-        e.ino = f->ino;
-        e.fp_len = f->fp_len;
-        e.fp = f->fp;
-        e.offset = f->commit_off;
-        e.skip = f->commit_skip;
-        e.path = f->path;
-        if (state_add(&st, &e) != 0) {
-            log_at(LOG_LEVEL_ERROR, "state: out of memory");
-            state_clear(&st);
-            return;
-        }
-    }
-    if (state_save(&st, c->cfg->state, c->err, sizeof(c->err)) != 0) {
-        log_at(LOG_LEVEL_ERROR, "state: %s", c->err);
-    } else {
-        c->state_dirty = 0;
-    }
-    state_clear(&st);
-}
-
-/*
- * The state file cannot be used (why says how).  Refusing to start would
- * only restart the same failure forever, so move it aside for a
- * post-mortem and start as on a first start.
- */
-static void
-collector_state_aside(struct collector *c, const char *why)
-{
-    char dest[4200];
-
-    if (state_move_aside(c->cfg->state, (long long) time(NULL), dest,
-            sizeof(dest), c->err, sizeof(c->err)) == 0)
-    {
-        log_at(LOG_LEVEL_ERROR, "state file unusable (%s): moved aside to %s; "
-            "starting fresh as on a first start", why, dest);
-    } else {
-        log_at(LOG_LEVEL_ERROR, "state file unusable (%s) and not moved aside "
-            "(%s); starting fresh as on a first start, it is replaced at "
-            "the next save", why, c->err);
-    }
-}
-
 /*
  * Build the collector: load the saved state, watch the inputs, open the
  * files found.  Returns NULL with err filled on failure.
@@ -1136,7 +978,6 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
 {
     struct collector *c = calloc(1, sizeof(*c));
     size_t i;
-    int rc;
 
     if (c == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -1155,22 +996,7 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
     for (i = 0; i < cfg->ninputs; i++) {
         c->dirs[i].wd = -1;
     }
-    if (cfg->state[0] != '\0') {
-        rc = state_load(&c->saved, cfg->state, err, errlen);
-        if (rc == STATE_BAD) {
-            collector_state_aside(c, err);
-            rc = STATE_ABSENT;
-        } else if (rc < 0) {
-            goto error;
-        }
-        c->have_state = rc == STATE_LOADED;
-        log_at(LOG_LEVEL_INFO, "state %s path=%s entries=%zu",
-            rc == 0 ? "loaded" : "absent, first start", cfg->state,
-            c->saved.n);
-    }
-    c->saved_used = calloc(c->saved.n + 1, 1);
-    if (c->saved_used == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (offsets_load(c, err, errlen) != 0) {
         goto error;
     }
     c->watch = watch_create(err, errlen);
@@ -1199,8 +1025,8 @@ collector_create(const struct config *cfg, char *err, size_t errlen)
         collector_orphans(c);
     }
     c->starting = 0;
-    state_clear(&c->saved);
-    collector_save(c);
+    offsets_started(c);
+    offsets_save(c);
     health_touch(&c->health);
     c->next_reconcile = c->now + cfg->reconcile_ms;
     return c;
@@ -1304,7 +1130,7 @@ collector_drain(struct collector *c)
         log_at(LOG_LEVEL_ERROR, "%s", c->err);
     }
     c->now = wsclock_mono_ms();
-    collector_save(c);
+    offsets_save(c);
     log_at(LOG_LEVEL_INFO, "stopped files=%zu", c->files.n);
     return rc < 0 ? 1 : 0;
 }
@@ -1370,7 +1196,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
             /* the reader of stdout went away: nothing can be written,
              * and polling on would spin */
             log_at(LOG_LEVEL_ERROR, "stdout closed by its reader; stopping");
-            collector_save(c);
+            offsets_save(c);
             return 1;
         }
         c->now = wsclock_mono_ms();
@@ -1384,7 +1210,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
                 sizeof(c->err)) < 0)
         {
             log_at(LOG_LEVEL_ERROR, "%s; stopping", c->err);
-            collector_save(c);
+            offsets_save(c);
             return 1;
         }
         if (c->now >= c->next_reconcile) {
@@ -1404,7 +1230,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
                 sizeof(c->err)) < 0)
         {
             log_at(LOG_LEVEL_ERROR, "%s; stopping", c->err);
-            collector_save(c);
+            offsets_save(c);
             return 1;
         }
         if (outq_pending(c->q) >= (size_t) c->cfg->out_buffer) {
@@ -1414,7 +1240,7 @@ collector_run(struct collector *c, volatile sig_atomic_t *stop,
         if (c->state_dirty
             && c->now - c->last_save >= c->cfg->checkpoint_ms)
         {
-            collector_save(c);
+            offsets_save(c);
         }
     }
     log_at(LOG_LEVEL_INFO, "stop requested: draining stdout");
