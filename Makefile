@@ -2,7 +2,8 @@
 #
 #   make                 build fcgi-app/fcgi-app and collector/collector
 #                        (and lib/, the shared C library, on its own)
-#   make test            build, then run every test tier (tests/run)
+#   make test            install missing packages (tests/packages), build,
+#                        then run every test tier (tests/run)
 #   make check           static analysis: cppcheck and clang-tidy
 #   make bench           benchmarks side by side with their peers
 #   make run             the whole stack natively on loopback, foreground
@@ -50,8 +51,13 @@ fuzz:
 	@set -e; for c in $(BUILT); do $(MAKE) -C $$c fuzz; done
 
 # The fuzzers are built with clang's libFuzzer and their own sanitizers, so
-# they are built once whatever SANITIZER says.
-test: all unit fuzz
+# they are built once whatever SANITIZER says.  tests/packages first
+# installs what .ci/packages lists and is missing (as root on Debian 12),
+# or stops with the command to run; the build needs it too, so the rest
+# runs in a second make.
+test:
+	tests/packages
+	@$(MAKE) --no-print-directory all unit fuzz
 	tests/run
 
 check:
