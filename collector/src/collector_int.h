@@ -2,11 +2,15 @@
  *
  * The collector is one loop split by concern, the way Fluent Bit's
  * in_tail is: collector.c (the loop: ppoll(2), inotify events, reading,
- * letting go, stopping) and offsets.c (the state store) share struct
- * collector, defined here, and call each other through the functions
- * below.  Nothing else includes this header: main.c sees only
- * collector.h.  Every field belongs to one of those files; the comment
- * says which where it is not the loop's.
+ * letting go, stopping), scan.c (scanning the inputs' directories and
+ * reconciling the table with them), orphan.c (files found again by
+ * inode) and offsets.c (the state store) share struct collector, defined
+ * here, and call each other through the functions below.  The parts
+ * that need no context keep their own structs: ftable.c (the file
+ * table), note.c (names reported once), health.c (the health file).
+ * Nothing else includes this header: main.c sees only collector.h.
+ * Every field belongs to one of those files; the comment says which
+ * where it is not the loop's.
  */
 #ifndef COLLECTOR_INT_H
 #define COLLECTOR_INT_H
@@ -17,18 +21,9 @@
 #include "config.h"
 #include "ftable.h"
 #include "health.h"
+#include "note.h"
 #include "state.h"
 #include "tfile.h"
-
-/* A name logged once as skipped (not a regular file) or unopenable; it
- * is logged again only if what is found there changes. */
-struct collector_note {
-    char                  *path;
-    int                    why;     /* S_IFMT bits, or -errno of open() */
-    unsigned long          scan;    /* last rescan that met the name */
-    struct collector_note *prev;
-    struct collector_note *next;
-};
 
 struct collector_dir {
     int wd;                     /* -1: not watched (missing or polled) */
@@ -42,7 +37,7 @@ struct collector {
     struct outq           *q;
     struct event_encoder  *enc;
     struct tcpout         *tcp;
-    struct collector_dir  *dirs;        /* one per input */
+    struct collector_dir  *dirs;        /* scan.c: one per input */
     struct ftable          files;       /* in the order found */
     char                  *rbuf;
     struct state           saved;       /* offsets.c: loaded at start */
@@ -56,15 +51,25 @@ struct collector {
     long long              now;
     long long              next_reconcile;
     long long              last_save;   /* offsets.c */
-    void                  *note_tree;   /* tsearch(3) of collector_note */
-    struct collector_note *notes;       /* the same notes, for pruning */
-    unsigned long          scan;        /* rescans so far */
-    int                    emfile_logged; /* out of descriptors, said */
+    struct note_set        notes;       /* scan.c: names reported */
+    unsigned long          scan;        /* scan.c: rescans so far */
+    int                    emfile_logged; /* scan.c: out of fds, said */
     size_t                 partial_held; /* partial-line bytes, all files */
     unsigned long          budget_flushes; /* not logged one by one */
     int                    budget_logged; /* logged this reconcile period */
     char                   err[1024];
 };
+
+/* scan.c */
+void scan_rescan(struct collector *c);
+void scan_reconcile(struct collector *c);
+struct ftable_entry *scan_adopt(struct collector *c, struct tfile *f);
+int scan_wake(struct collector *c, struct ftable_entry *e);
+void scan_let_go(struct collector *c, struct ftable_entry **pp);
+
+/* orphan.c */
+void orphan_lost(struct collector *c);
+void orphan_recover(struct collector *c);
 
 /* offsets.c */
 int offsets_load(struct collector *c, char *err, size_t errlen);

@@ -1,7 +1,9 @@
 /* log.h -- the collector's own diagnostics, on stderr
  *
  * Owns the log level and the line format "collector: LEVEL msg".  Only the
- * program's loop (collector.c, main.c) logs; modules fill error buffers.
+ * program's loop logs (main.c, and collector.c with the files that share
+ * its context, collector_int.h, plus health.c); modules fill error
+ * buffers.
  */
 #ifndef COLLECTOR_LOG_H
 #define COLLECTOR_LOG_H

@@ -8,7 +8,7 @@
  * Only committed offsets are saved (see outq.c), so a crash repeats
  * events, never loses one.  When to save is the loop's decision
  * (checkpoint-ms, state_dirty); finding saved files that were rotated
- * while stopped is orphan recovery's.
+ * while stopped is orphan.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
