@@ -21,12 +21,10 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-sys.path.insert(0, os.path.dirname(__file__))
 
-from tap import Suite  # noqa: E402
-import harness  # noqa: E402
-from harness import (Sandbox, all_seen, base_args, check, finish,  # noqa: E402
+from tap import Suite
+import harness
+from harness import (Sandbox, all_seen, base_args, check, finish,
                      logs, wait_for)
 
 t = Suite()

@@ -14,15 +14,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-sys.path.insert(0, os.path.dirname(__file__))
 
-from tap import Skip, Suite  # noqa: E402
-import harness  # noqa: E402
-from harness import Sandbox, wait_for  # noqa: E402
+from tap import Skip, Suite
+import harness
+from harness import Sandbox, wait_for
 
 t = Suite()
 

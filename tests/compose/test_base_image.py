@@ -12,12 +12,10 @@ carries a random suffix and is removed at the end, even on failure.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from tap import Skip, Suite  # noqa: E402
+from tap import Skip, Suite
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "base-image.sh")

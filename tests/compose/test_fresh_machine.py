@@ -21,15 +21,12 @@ two of them apt).
 import os
 import re
 import subprocess
-import sys
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, HERE)
-import composelib  # noqa: E402
-from composelib import ROOT, log, run  # noqa: E402
-from tap import Suite, teardown_guard  # noqa: E402
+import composelib
+from composelib import ROOT, log, run
+from tap import Suite, teardown_guard
 
 BASE = "debian:bookworm-slim"
 NAME = "ws-fresh-" + uuid.uuid4().hex[:8]

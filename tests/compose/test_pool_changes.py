@@ -40,17 +40,14 @@ teardown removes the project's containers, networks and volumes even when
 a case fails.  Skips (77) only when no Docker engine is reachable.
 """
 import os
-import sys
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-import composelib  # noqa: E402
-import kaload  # noqa: E402
+import composelib
+import kaload
 from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, wait_for)
-from tap import Suite, teardown_guard  # noqa: E402
+from tap import Suite, teardown_guard
 
 PORT = int(os.environ.get("POOL_TEST_PORT", "3102"))
 P = Project("wspool" + uuid.uuid4().hex[:8], PORT)

@@ -30,16 +30,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-import composelib  # noqa: E402
+import composelib
 from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, session_cookie, wait_for)
-from tap import Suite, teardown_guard  # noqa: E402
+from tap import Suite, teardown_guard
 
 PORT = int(os.environ.get("REDIS_TEST_PORT", "3101"))
 TAG = os.environ.get("WEBSTACK_TAG", "latest")

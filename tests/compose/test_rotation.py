@@ -33,17 +33,14 @@ import collections
 import http.client
 import os
 import re
-import sys
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-import composelib  # noqa: E402
+import composelib
 from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, wait_for)
-from tap import Suite, teardown_guard  # noqa: E402
+from tap import Suite, teardown_guard
 
 PROJECT = "wsrot" + uuid.uuid4().hex[:8]
 PORT = int(os.environ.get("WEBSTACK_ROTATION_PORT", "3471"))

@@ -13,13 +13,10 @@ node, Sentinels included (docs/OPERATIONS.md, "Log rotation").  Skips
 import os
 import shutil
 import subprocess
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-import swarm_stack  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
+import swarm_stack
+from tap import Skip, Suite
 
 VARS = ("SESSION_COOKIE_SECURE", "NGINX_LIMIT_REQ_RATE",
         "NGINX_LIMIT_REQ_BURST", "NGINX_LIMIT_CONN")

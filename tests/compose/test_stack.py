@@ -22,18 +22,15 @@ import http.client
 import json
 import os
 import re
-import sys
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-import composelib  # noqa: E402
+import composelib
 from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, session_cookie, tcp_from,
                         wait_for)
-from tap import Suite, teardown_guard  # noqa: E402
+from tap import Suite, teardown_guard
 
 PROJECT = "wstest" + uuid.uuid4().hex[:8]
 PORT = int(os.environ.get("WEBSTACK_PORT", "3000"))

@@ -19,19 +19,16 @@ import json
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, HERE)
-import swarm_stack  # noqa: E402
-import composelib  # noqa: E402
-from composelib import log, run, wait_for  # noqa: E402
-from tap import Skip, Suite, teardown_guard  # noqa: E402
+import swarm_stack
+import composelib
+from composelib import log, run, wait_for
+from tap import Skip, Suite, teardown_guard
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 STACK = "wsswarm" + uuid.uuid4().hex[:8]

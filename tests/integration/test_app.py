@@ -10,16 +10,13 @@ import json
 import os
 import re
 import socket
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-sys.path.insert(0, HERE)
 
-from tap import Suite, Skip  # noqa: E402
-from stack import Stack, APP_BIN  # noqa: E402
-from httpc import (raw, Response, check_json, header_of,  # noqa: E402
+from tap import Suite, Skip
+from stack import Stack, APP_BIN
+from httpc import (raw, Response, check_json, header_of,
                    headers_of, check_security_headers)
 
 BASE = 20200

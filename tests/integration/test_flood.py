@@ -21,10 +21,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from tap import Suite, Skip  # noqa: E402
-from stack import Stack, APP_BIN  # noqa: E402
+from tap import Suite, Skip
+from stack import Stack, APP_BIN
 
 BASE = 20900
 # Room for about 6,000 sessions (~350 bytes each) above what Redis holds

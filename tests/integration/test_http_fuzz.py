@@ -36,12 +36,10 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-sys.path.insert(0, HERE)
 
-from tap import Suite, Skip  # noqa: E402
-from stack import Stack, APP_BIN  # noqa: E402
-from httpc import headers_of  # noqa: E402
+from tap import Suite, Skip
+from stack import Stack, APP_BIN
+from httpc import headers_of
 
 BASE = 20600
 # A fixed seed by default, so that the suite (and CI) runs the same cases

@@ -28,14 +28,12 @@ import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.path.join(os.path.dirname(HERE), "lib")
-sys.path.insert(0, LIB)
-sys.path.insert(0, HERE)
 
-from tap import Suite, Skip  # noqa: E402
-import stack as stacklib  # noqa: E402
-from stack import (Stack, StackError, APP_BIN, NGINX_DIR,  # noqa: E402
+from tap import Suite, Skip
+import stack as stacklib
+from stack import (Stack, StackError, APP_BIN, NGINX_DIR,
                    NGINX_LIMITS, limit_values)
-from httpc import (Response, check_json, header_of,  # noqa: E402
+from httpc import (Response, check_json, header_of,
                    headers_of, check_security_headers)
 
 BASE = 20500

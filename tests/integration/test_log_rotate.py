@@ -31,8 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-from tap import Suite  # noqa: E402
+from tap import Suite
 
 ROTATE = os.path.join(ROOT, "collector", "log-rotate.sh")
 WATCHER = os.path.join(ROOT, "nginx", "upstream-watch.sh")

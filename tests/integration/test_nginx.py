@@ -12,17 +12,14 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-sys.path.insert(0, HERE)
 
-from tap import Suite  # noqa: E402
-from stack import Stack, NGINX_DIR  # noqa: E402
-from httpc import (raw, Response, check_json, header_of,  # noqa: E402
+from tap import Suite
+from stack import Stack, NGINX_DIR
+from httpc import (raw, Response, check_json, header_of,
                    headers_of, check_security_headers)
 
 BASE = 20100

@@ -17,10 +17,9 @@ import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.path.join(os.path.dirname(HERE), "lib")
-sys.path.insert(0, LIB)
 
-from tap import Suite, Skip  # noqa: E402
-from stack import Stack, StackError, APP_BIN, http_get  # noqa: E402
+from tap import Suite, Skip
+from stack import Stack, StackError, APP_BIN, http_get
 
 BASE = 20400
 t = Suite()

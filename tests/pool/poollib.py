@@ -26,10 +26,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-import fcgi_client  # noqa: E402
-from tap import Skip  # noqa: E402
+import fcgi_client
+from tap import Skip
 
 APP_BIN = (os.environ.get("FCGI_APP_BIN")
            or os.path.join(ROOT, "fcgi-app", "fcgi-app"))

@@ -5,12 +5,10 @@ the setting (exit 2), the secret rules (required, at least 32 bytes,
 Ports 23020-23029."""
 import os
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 REDIS_PORT = 23020
 t = Suite()

@@ -9,7 +9,6 @@ aborts libfcgi (CVE-2025-23016) costs one worker process of two and the
 requests in flight on it, nothing more.  Black-box: the real fcgi-app
 (FCGI_APP_BIN to pick a build) and redis-server on loopback, ports
 23090-23099."""
-import os
 import resource
 import signal
 import socket
@@ -17,9 +16,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
+import poollib as P
+from tap import Skip, Suite
 
 REDIS_PORT = 23090
 F = P.fcgi_client

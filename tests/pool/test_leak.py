@@ -7,9 +7,8 @@ import os
 import sys
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
+import poollib as P
+from tap import Skip, Suite
 
 REDIS_PORT = 23060
 APP_PORT = 23061

@@ -7,13 +7,11 @@ Real redis-server and fcgi-app on loopback, ports 23030-23039 and
 23080-23089."""
 import os
 import signal
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 REDIS_PORT = 23030
 t = Suite()

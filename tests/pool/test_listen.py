@@ -8,11 +8,9 @@ import os
 import signal
 import socket
 import stat
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
+import poollib as P
+from tap import Skip, Suite
 
 REDIS_PORT = 23050
 t = Suite()

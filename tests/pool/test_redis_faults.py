@@ -5,14 +5,11 @@ bounded (503 JSON + Retry-After within REDIS_TIMEOUT_MS + 100 ms) and
 service resumes without restarting anything, with the very first request
 after Redis is back (no backoff window); a connection that died while
 idle is retried, not answered with a 503.  Ports 23040-23049."""
-import os
 import signal
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 REDIS_PORT = 23040
 APP_PORT = 23041

@@ -10,14 +10,12 @@ PONG, without restarting anything; a session written before the kill is
 still there after (same data directory, AOF).  Black-box: the real
 fcgi-app (FCGI_APP_BIN to pick a build) and redis-server on loopback,
 ports 23100-23109."""
-import os
 import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 TIMEOUT_MS = 250                       # REDIS_TIMEOUT_MS (its default)
 BUDGET_S = (TIMEOUT_MS + 100) / 1000

@@ -3,12 +3,10 @@
 spoken to directly over FastCGI (tests/lib/fcgi_client.py), with a real
 redis-server.  Ports 23010-23019."""
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 REDIS_PORT = 23010
 APP_PORT = 23011

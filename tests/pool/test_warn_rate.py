@@ -17,9 +17,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 REDIS_PORT = 23200
 APP_PORT = 23201

@@ -6,12 +6,10 @@ one pipelined Redis connection however many requests it serves at once.  Spoken 
 FastCGI (tests/lib/fcgi_client.py), with a real redis-server.  Ports
 23070-23079."""
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import poollib as P  # noqa: E402
-from tap import Suite  # noqa: E402
+import poollib as P
+from tap import Suite
 
 REDIS_PORT = 23070
 t = Suite()

@@ -11,17 +11,14 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from urllib.parse import unquote
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-import fcgi_client  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
-from tier import ROOT, Tier, start_trio, wait_for  # noqa: E402
+import fcgi_client
+from tap import Skip, Suite
+from tier import ROOT, Tier, start_trio, wait_for
 
 BASE = 21500
 APP_ADDR = ("127.0.0.1", 21510)

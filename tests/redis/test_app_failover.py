@@ -22,18 +22,15 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from urllib.parse import unquote
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-import fcgi_client  # noqa: E402
-from tap import Skip, Suite  # noqa: E402
-from tier import (HOST, ROOT, RedisError, Tier, port_free,  # noqa: E402
+import fcgi_client
+from tap import Skip, Suite
+from tier import (HOST, ROOT, Tier, port_free,
                   wait_aof_settled, wait_for)
 
 BASE = 21800

@@ -9,15 +9,12 @@ removed at the end of the case.
 """
 import os
 import subprocess
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from tap import Suite  # noqa: E402
-from tier import Tier, info, wait_for  # noqa: E402
+from tap import Suite
+from tier import Tier, info, wait_for
 
 BASE = 21400
 t = Suite()

@@ -10,15 +10,12 @@ redis/entrypoint.sh, data nodes on ports 21600-21602, sentinels on
 """
 import os
 import signal
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from tap import Suite  # noqa: E402
-from tier import Tier, RedisError, wait_for  # noqa: E402
+from tap import Suite
+from tier import Tier, RedisError, wait_for
 
 NAME_HOST = "localhost"
 BASE = 21600

@@ -6,15 +6,12 @@ Real redis-server processes started by redis/entrypoint.sh on 127.0.0.1,
 ports 21100-21109, in a temporary directory removed at the end.
 """
 import os
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from tap import Suite  # noqa: E402
-from tier import Tier, RedisError, info, start_trio, wait_for  # noqa: E402
+from tap import Suite
+from tier import Tier, RedisError, info, start_trio, wait_for
 
 BASE = 21100
 t = Suite()

@@ -8,15 +8,12 @@ run in order on one tier: each leaves it linked and consistent.
 """
 import os
 import signal
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from tap import Suite  # noqa: E402
-from tier import Tier, info, start_trio, wait_for  # noqa: E402
+from tap import Suite
+from tier import Tier, info, start_trio, wait_for
 
 BASE = 21200
 N = 500

@@ -11,15 +11,12 @@ ask Sentinel for the primary, confirm with ROLE, re-resolve on every error.
 """
 import os
 import signal
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from tap import Suite  # noqa: E402
-from tier import HOST, Tier, RedisError, wait_for  # noqa: E402
+from tap import Suite
+from tier import HOST, Tier, RedisError, wait_for
 
 BASE = 21300
 SENTINELS = [21310, 21311, 21312]

@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -30,9 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 REDIS_DIR = os.path.join(ROOT, "redis")
 HOST = "127.0.0.1"
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-import redis_wire as resp  # noqa: E402
-from redis_wire import RedisError  # noqa: E402,F401  (tests import it from here)
+import redis_wire as resp
+from redis_wire import RedisError  # noqa: F401  (tests import it from here)
 
 
 class Conn:

@@ -14,12 +14,9 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "lib"))
-from tap import Skip, Suite  # noqa: E402
+from tap import Skip, Suite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
