@@ -178,7 +178,7 @@ def port_free(port):
 
 
 # -- the collector's output, read back ---------------------------------------
-# The exactly-once checks (test_stack.py's check_exact, test_rotation.py)
+# The exactly-once checks (test_compose_stack.py's check_exact, test_rotation.py)
 # compare these with the log files.  Docker must keep all of the
 # collector's stdout for that: see keep-collector-output.yaml.
 

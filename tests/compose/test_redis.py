@@ -4,7 +4,7 @@ Sentinel failover and startup errors, end to end through nginx.
 
 One stack, compose.yaml plus compose.sentinel.yaml (three Sentinels, the
 app following them), under its own project name, host port and data
-network, so it never collides with test_stack.py or a running stack.  The
+network, so it never collides with test_compose_stack.py or a running stack.  The
 cases run in order on that one stack:
 
   - a session written through nginx is on both replicas within 1 s;

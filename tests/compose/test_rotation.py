@@ -266,7 +266,7 @@ def under_load_logs_stay_bounded_and_every_line_is_collected_once(ctx):
 
     # What is on the volumes now (the load is over, so no more rotation:
     # only healthchecks still write), then the collector's output once it
-    # has caught up with all of it, as check_exact in test_stack.py does
+    # has caught up with all of it, as check_exact in test_compose_stack.py does
     # for one file: every line on the volumes collected, in order within
     # its file.
     now = sizes()

@@ -12,7 +12,7 @@ If the engine is not in a swarm, the test runs `docker swarm init` and
 leaves the swarm at the end (removing the docker_gwbridge network that
 init created); a swarm it finds is used and left alone.  The stack, its
 volumes and networks are removed even when a case fails.  Images are the
-ones test_stack.py builds (built here too if missing; layer cache).  Skips
+ones test_compose_stack.py builds (built here too if missing; layer cache).  Skips
 (77) only when no Docker engine is reachable.  Port: the stack's 3000.
 """
 import json

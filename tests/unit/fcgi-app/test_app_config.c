@@ -1,4 +1,4 @@
-/* test_rt_config.c -- unit tests for config.c (settings table, strict
+/* test_app_config.c -- unit tests for config.c (settings table, strict
  * parsing, *_FILE secrets, secret length, redaction, the Markdown table).
  *
  * Each case sets the environment it needs and clears what it set, so the
@@ -101,7 +101,7 @@ test_secret_rules(void)
 {
     struct config cfg;
     char          err[256] = "";
-    char          path[] = "/tmp/test_rt_config_XXXXXX";
+    char          path[] = "/tmp/test_app_config_XXXXXX";
     int           fd;
 
     clear_env();
@@ -156,7 +156,7 @@ test_secret_length(void)
 {
     struct config cfg;
     char          err[256] = "";
-    char          path[] = "/tmp/test_rt_config_XXXXXX";
+    char          path[] = "/tmp/test_app_config_XXXXXX";
     int           fd;
 
     /* 31 bytes: refused, naming the setting, the length and the minimum */

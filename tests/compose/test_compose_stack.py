@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_stack.py -- the whole stack in containers, end to end.
+"""test_compose_stack.py -- the whole stack in containers, end to end.
 
 Brings compose.yaml up under a unique project name on this machine's Docker
 Engine and checks what the containers issue promises: nginx answers on

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_app.py -- sessions written through the real fcgi-app, logged in as
+"""test_sessions_replicated.py -- sessions written through the real fcgi-app, logged in as
 the ACL user `app`, reach both replicas within 1 s.
 
 Real redis-server processes (redis/entrypoint.sh) on 127.0.0.1 ports

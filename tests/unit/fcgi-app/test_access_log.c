@@ -1,4 +1,4 @@
-/* test_rt_log.c -- unit tests for log.c: combined access format with
+/* test_access_log.c -- unit tests for log.c: combined access format with
  * escaping, one line per call, and reopen after a rename.
  */
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include "log.h"
 #include "unit.h"
 
-static char test_dir[] = "/tmp/test_rt_log_XXXXXX";
+static char test_dir[] = "/tmp/test_access_log_XXXXXX";
 static char test_path[256];
 
 /* Read a whole small file into a static buffer ("" if missing). */

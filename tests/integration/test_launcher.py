@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_stack.py -- the launcher itself: `make run`'s program and its promises.
+"""test_launcher.py -- the launcher itself: `make run`'s program and its promises.
 
 Runs tests/lib/stack.py as a program (what `make run` does) and as a
 library: it becomes ready and serves, Ctrl-C stops everything, a SIGKILLed

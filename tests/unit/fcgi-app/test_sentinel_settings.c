@@ -1,4 +1,4 @@
-/* test_rt_sentinel.c -- unit tests for the Sentinel and WAIT settings
+/* test_sentinel_settings.c -- unit tests for the Sentinel and WAIT settings
  *
  * Covers addr_parse_list() (the REDIS_SENTINELS list: host:port,
  * [v6]:port, separators, strict ports, limits) and config.c's checks of

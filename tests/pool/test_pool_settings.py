@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_config.py -- fcgi-app's settings: strict parsing, errors that name
+"""test_pool_settings.py -- fcgi-app's settings: strict parsing, errors that name
 the setting (exit 2), the secret rules (required, at least 32 bytes,
 *_FILE, APP_DEV), the listen setting, --config-table and --version.
 Ports 23020-23029."""

@@ -1,4 +1,4 @@
-/* test_rt_metrics.c -- unit tests for metrics.c: counters shared across
+/* test_metrics.c -- unit tests for metrics.c: counters shared across
  * fork(), cumulative histogram, per-process busy rows released on exit.
  */
 #include <string.h>
