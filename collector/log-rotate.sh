@@ -1,11 +1,12 @@
 #!/bin/sh
 # log-rotate.sh -- size-based log rotation by rename, for one container
 #
-# One script, copied into the nginx, fcgi-app and Redis images and started
-# by each container's entrypoint (nginx/upstream-watch.sh,
-# fcgi-app/entrypoint.sh, redis/entrypoint.sh).  Each container rotates
-# only the files its own writer writes, so the app instances sharing the
-# app-logs volume never touch each other's <hostname>.log.
+# One script, copied with lib/sh/wscommon.sh (which it sources) into the
+# nginx, fcgi-app and Redis images and started by each container's
+# entrypoint (nginx/upstream-watch.sh, fcgi-app/entrypoint.sh,
+# redis/entrypoint.sh).  Each container rotates only the files its own
+# writer writes, so the app instances sharing the app-logs volume never
+# touch each other's <hostname>.log.
 #
 # What a rotation is: every LOG_ROTATE_INTERVAL seconds each FILE of
 # LOG_ROTATE_SIZE bytes or more is renamed, oldest first,
@@ -55,43 +56,31 @@
 set -u
 
 PROG=log-rotate
+# log, check_number: the shared shell library, beside this script in an
+# image, lib/sh/ in the source tree (docs/ARCHITECTURE.md, "shared shell
+# library").
+here=$(dirname "$(readlink -f "$0")")
+lib=$here/wscommon.sh
+[ -r "$lib" ] || lib=$here/../lib/sh/wscommon.sh
+# shellcheck source=SCRIPTDIR/../lib/sh/wscommon.sh
+. "$lib"
 
 LOG_ROTATE_SIZE=${LOG_ROTATE_SIZE:-52428800}
 LOG_ROTATE_KEEP=${LOG_ROTATE_KEEP:-5}
 LOG_ROTATE_INTERVAL=${LOG_ROTATE_INTERVAL:-5}
 
-log() {
-    printf '%s: %s\n' "$PROG" "$*" >&2
-}
-
-# number NAME VALUE MIN MAX: 0 when VALUE is a whole number from MIN to
-# MAX; otherwise log why and return 1.  No sign, no leading zero (shell
-# arithmetic reads 010 as octal), and no more digits than MAX has (so
-# "test" never meets a number too large for it).  Same rule as
-# check_number in nginx/upstream-watch.sh.
-number() {
-    case $2 in
-        '' | *[!0-9]* | 0?*) ;;
-        *)
-            if [ "${#2}" -le "${#4}" ] && [ "$2" -ge "$3" ] \
-                && [ "$2" -le "$4" ]; then
-                return 0
-            fi
-            ;;
-    esac
-    log "$1=\"$2\": want a whole number from $3 to $4"
-    return 1
-}
-
 # check: every setting valid (each bad one logged), or return 1.
 check() {
     bad=0
     if [ "$LOG_ROTATE_SIZE" != 0 ]; then
-        number LOG_ROTATE_SIZE "$LOG_ROTATE_SIZE" 4096 1099511627776 \
-            || { log "(LOG_ROTATE_SIZE=0 turns rotation off)"; bad=1; }
+        if ! check_number LOG_ROTATE_SIZE "$LOG_ROTATE_SIZE" 4096 \
+            1099511627776; then
+            log "(LOG_ROTATE_SIZE=0 turns rotation off)"
+            bad=1
+        fi
     fi
-    number LOG_ROTATE_KEEP "$LOG_ROTATE_KEEP" 1 1000 || bad=1
-    number LOG_ROTATE_INTERVAL "$LOG_ROTATE_INTERVAL" 1 3600 || bad=1
+    check_number LOG_ROTATE_KEEP "$LOG_ROTATE_KEEP" 1 1000 || bad=1
+    check_number LOG_ROTATE_INTERVAL "$LOG_ROTATE_INTERVAL" 1 3600 || bad=1
     return "$bad"
 }
 

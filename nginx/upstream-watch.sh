@@ -55,6 +55,16 @@
 
 set -u
 
+PROG=upstream-watch
+# log, is_number, check_number, words: the shared shell library, beside
+# this script in the image, lib/sh/ in the source tree
+# (docs/ARCHITECTURE.md, "shared shell library").
+here=$(dirname "$(readlink -f "$0")")
+lib=$here/wscommon.sh
+[ -r "$lib" ] || lib=$here/../lib/sh/wscommon.sh
+# shellcheck source=SCRIPTDIR/../lib/sh/wscommon.sh
+. "$lib"
+
 UPSTREAM_SERVICE=${UPSTREAM_SERVICE:-fcgi-app}
 UPSTREAM_PORT=${UPSTREAM_PORT:-9000}
 UPSTREAM_FILE=${UPSTREAM_FILE:-/var/lib/nginx/upstream/fcgi-app.conf}
@@ -69,17 +79,12 @@ LIMITS_FILE=${LIMITS_FILE:-/var/lib/nginx/limits.conf}
 NGINX_INTERNAL_LISTEN=${NGINX_INTERNAL_LISTEN:-3001}
 INTERNAL_LISTEN_FILE=${INTERNAL_LISTEN_FILE:-/var/lib/nginx/internal-listen.conf}
 LOG_ROTATE_FILES=${LOG_ROTATE_FILES:-}
-here=$(cd "$(dirname "$0")" && pwd)
 ROTATE=$here/log-rotate.sh
 [ -x "$ROTATE" ] || ROTATE=$here/../collector/log-rotate.sh
 
 nginx_pid=
 watch_pid=
 rotate_pid=
-
-log() {
-    printf 'upstream-watch: %s\n' "$*" >&2
-}
 
 # Print the pool's addresses, one per line, sorted and unique, IPv6 in
 # brackets.  Exit status: 0 found, 2 the name does not exist (scaled to 0),
@@ -102,12 +107,14 @@ render() {
         # request a fast 502 (JSON) until an instance appears.
         printf '    server 127.0.0.1:%s down;\n' "$UPSTREAM_PORT"
     else
-        for a in $1; do
+        while read -r a; do
             # One failure takes an instance out for 5 s (a container that
             # is going away); the other instances take its requests.
             printf '    server %s:%s max_fails=1 fail_timeout=5s;\n' \
                 "$a" "$UPSTREAM_PORT"
-        done
+        done <<EOF
+$1
+EOF
         # Each instance again as a backup that is never taken out
         # (max_fails=0), used only when every line above is.  nginx also
         # counts a kept connection that an instance closed as a failure,
@@ -117,10 +124,12 @@ render() {
         # live upstreams" (tests/compose/test_pool_changes.py: 21,852 of
         # 44,097 and 1,717 of 56,804 in two runs).  A request that fails
         # on a backup is retried on the next, as on the lines above.
-        for a in $1; do
+        while read -r a; do
             printf '    server %s:%s backup max_fails=0;\n' \
                 "$a" "$UPSTREAM_PORT"
-        done
+        done <<EOF
+$1
+EOF
     fi
     # keepalive is per nginx worker, and should cover the requests one
     # worker has in flight at peak: past it, each extra connection is
@@ -133,25 +142,6 @@ render() {
     # sent on a connection the far side is closing).
     printf '    keepalive_timeout 30s;\n'
     printf '}\n'
-}
-
-# Return 0 when $1 is a whole number from $2 to $3, else 1, silently.  No
-# sign, no leading zero (shell arithmetic reads 050 as octal), and no more
-# digits than the maximum has (so that "test" never meets a number too
-# large for it).
-is_number() {
-    case $1 in
-        '' | *[!0-9]* | 0?*) return 1 ;;
-    esac
-    [ "${#1}" -le "${#3}" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
-}
-
-# Return 0 when $2 (the value of setting $1) is a whole number from $3 to
-# $4 (is_number); otherwise log why and return 1.
-check_number() {
-    is_number "$2" "$3" "$4" && return 0
-    log "$1=\"$2\": want a whole number from $3 to $4"
-    return 1
 }
 
 # Write LIMITS_FILE: LIMITS_TEMPLATE with its @...@ placeholders filled in
@@ -223,12 +213,19 @@ render_internal_listen() {
     {
         printf '# Written by upstream-watch.sh from NGINX_INTERNAL_LISTEN'
         printf '=%s; do not edit.\n' "$NGINX_INTERNAL_LISTEN"
-        for a in $listen; do
+        while read -r a; do
             printf 'listen %s;\n' "$a"
-        done
+        done <<EOF
+$listen
+EOF
     } > "$INTERNAL_LISTEN_FILE.new" || return 1
     mv "$INTERNAL_LISTEN_FILE.new" "$INTERNAL_LISTEN_FILE" || return 1
-    log "internal server (/metrics) listens on" $listen
+    log "internal server (/metrics) listens on $(joined "$listen")"
+}
+
+# joined LINES: the lines of LINES on one line, separated by spaces.
+joined() {
+    printf '%s' "$1" | tr '\n' ' '
 }
 
 # Bring UPSTREAM_FILE in line with DNS.  $1 is "reload" to signal nginx
@@ -264,7 +261,7 @@ update() {
         [ "$had_old" -eq 1 ] && mv "$UPSTREAM_FILE.prev" "$UPSTREAM_FILE"
         return 1
     fi
-    log "$UPSTREAM_SERVICE:$UPSTREAM_PORT ->" $addrs
+    log "$UPSTREAM_SERVICE:$UPSTREAM_PORT ->${addrs:+ $(joined "$addrs")}"
     if [ "$mode" = reload ] && [ -n "$nginx_pid" ]; then
         kill -HUP "$nginx_pid" && log "nginx reloaded (pid $nginx_pid)"
     fi
@@ -346,12 +343,20 @@ log "nginx started (pid $nginx_pid)"
 ) &
 watch_pid=$!
 
-# Log rotation (see the top); the file names are plain paths, split on
-# white space on purpose.
-if [ -n "$LOG_ROTATE_FILES" ]; then
-    "$ROTATE" run -p "$nginx_pid" -s USR1 $LOG_ROTATE_FILES &
+# start_rotator: rotate the files of LOG_ROTATE_FILES (paths separated
+# by blanks, each passed as one argument) in the background, signalling
+# nginx after a rotation (see the top); sets rotate_pid.
+start_rotator() {
+    set --
+    while read -r f; do
+        [ -n "$f" ] && set -- "$@" "$f"
+    done <<EOF
+$(words "$LOG_ROTATE_FILES")
+EOF
+    "$ROTATE" run -p "$nginx_pid" -s USR1 "$@" &
     rotate_pid=$!
-fi
+}
+[ -z "$LOG_ROTATE_FILES" ] || start_rotator
 
 # wait returns early (status > 128) each time a trapped signal arrives:
 # forward what came (also what came before nginx started), and go back to
@@ -363,7 +368,12 @@ while :; do
     forward_pending
     kill -0 "$nginx_pid" 2>/dev/null || break
 done
-kill "$watch_pid" $rotate_pid 2>/dev/null
-wait "$watch_pid" $rotate_pid 2>/dev/null
+if [ -n "$rotate_pid" ]; then
+    set -- "$watch_pid" "$rotate_pid"
+else
+    set -- "$watch_pid"
+fi
+kill "$@" 2>/dev/null
+wait "$@" 2>/dev/null
 log "nginx exited with status $status"
 exit "$status"

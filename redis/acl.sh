@@ -20,17 +20,18 @@
 set -eu
 
 PROG=redis-acl
-
-die() {
-    printf '%s: error: %s\n' "$PROG" "$*" >&2
-    exit 1
-}
+# die: the shared shell library, beside this script in the image, lib/sh/
+# in the source tree (docs/ARCHITECTURE.md, "shared shell library").
+here=$(dirname "$(readlink -f "$0")")
+lib=$here/wscommon.sh
+[ -r "$lib" ] || lib=$here/../lib/sh/wscommon.sh
+# shellcheck source=SCRIPTDIR/../lib/sh/wscommon.sh
+. "$lib"
 
 [ $# -eq 3 ] || die "usage: acl.sh TEMPLATE SECRETS_DIR OUT"
 template=$1
 secrets=$2
 out=$3
-here=$(dirname "$0")
 
 [ -r "$template" ] || die "cannot read ACL template $template"
 [ -x "$here/secrets.sh" ] || die "secrets.sh not found beside $0"

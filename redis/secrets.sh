@@ -47,21 +47,34 @@
 
 set -eu
 
-NAMES="admin app replication sentinel sentinel-admin"
-
-# role_names ROLE: print what ROLE needs (ROLES above); 1 if unknown.
-role_names() {
-    case $1 in
-        node) echo "admin replication app.sha256 sentinel.sha256" ;;
-        sentinel) echo "sentinel sentinel-admin app.sha256 replication.sha256" ;;
-        *) return 1 ;;
-    esac
-}
 PROG=redis-secrets
+# log, die: the shared shell library, beside this script in the image
+# (also when it runs as the /usr/local/bin/redis-secrets.sh link), lib/sh/
+# in the source tree (docs/ARCHITECTURE.md, "shared shell library").
+here=$(dirname "$(readlink -f "$0")")
+lib=$here/wscommon.sh
+[ -r "$lib" ] || lib=$here/../lib/sh/wscommon.sh
+# shellcheck source=SCRIPTDIR/../lib/sh/wscommon.sh
+. "$lib"
 
-die() {
-    printf '%s: error: %s\n' "$PROG" "$*" >&2
-    exit 1
+# A list of names is passed as arguments (POSIX sh's one array), never
+# split from a string: these two run a command with a list appended.
+
+# with_names CMD [ARG...]: run CMD ARG... followed by every user's name.
+with_names() {
+    "$@" admin app replication sentinel sentinel-admin
+}
+
+# with_role_names ROLE CMD [ARG...]: run CMD ARG... followed by what ROLE
+# needs (ROLES above); die if ROLE is unknown.
+with_role_names() {
+    r=$1
+    shift
+    case $r in
+        node) "$@" admin replication app.sha256 sentinel.sha256 ;;
+        sentinel) "$@" sentinel sentinel-admin app.sha256 replication.sha256 ;;
+        *) die "unknown role '$r' (node or sentinel)" ;;
+    esac
 }
 
 # check_one FILE: the secret in FILE is present and well formed.
@@ -127,35 +140,38 @@ sha256_of() {
     printf '%s\n' "${h%% *}"
 }
 
-# split DIR ROLE OUT: copy ROLE's passwords from DIR to OUT and write the
-# hashes it needs; each file is replaced by rename, so a reader never sees
-# half of one.
-split() {
-    want=$(role_names "$2") || die "unknown role '$2' (node or sentinel)"
-    check_names "$1" $NAMES
-    (umask 027 && mkdir -p "$3") || die "cannot create $3"
-    for name in $want; do
-        tmp="$3/.$name.tmp.$$"
+# split_names DIR OUT NAME...: copy the passwords NAME... from DIR to OUT
+# and write the hashes NAME.sha256 among them; each file is replaced by
+# rename, so a reader never sees half of one.  Whatever else is in OUT (an
+# older layout's files) goes: a role keeps only what it uses.
+split_names() {
+    from=$1
+    out=$2
+    shift 2
+    with_names check_names "$from"
+    (umask 027 && mkdir -p "$out") || die "cannot create $out"
+    for name in "$@"; do
+        tmp="$out/.$name.tmp.$$"
         case $name in
-            *.sha256) (umask 027 && sha256_of "$1/${name%.sha256}" > "$tmp") ;;
-            *) (umask 027 && head -n 1 "$1/$name" > "$tmp") ;;
+            *.sha256)
+                (umask 027 && sha256_of "$from/${name%.sha256}" > "$tmp") ;;
+            *) (umask 027 && head -n 1 "$from/$name" > "$tmp") ;;
         esac || { rm -f "$tmp"; die "cannot write $tmp"; }
         if [ -n "${REDIS_SECRETS_GROUP:-}" ]; then
             chgrp "$REDIS_SECRETS_GROUP" "$tmp" \
                 || { rm -f "$tmp"; die "chgrp $REDIS_SECRETS_GROUP $tmp failed"; }
         fi
-        mv -f "$tmp" "$3/$name" || die "cannot rename $tmp to $3/$name"
+        mv -f "$tmp" "$out/$name" || die "cannot rename $tmp to $out/$name"
     done
-    # Whatever else is in OUT (an older layout's files) goes: a role keeps
-    # only what it uses.
-    for f in "$3"/* "$3"/.[!.]*; do
+    for f in "$out"/* "$out"/.[!.]*; do
         [ -e "$f" ] || continue
-        case " $want " in
-            *" ${f##*/} "*) ;;
-            *) rm -f "$f" || die "cannot remove $f" ;;
-        esac
+        keep=no
+        for name in "$@"; do
+            [ "${f##*/}" = "$name" ] && keep=yes
+        done
+        [ "$keep" = yes ] || rm -f "$f" || die "cannot remove $f"
     done
-    check_names "$3" $want
+    check_names "$out" "$@"
 }
 
 # generate_one FILE: create FILE with a fresh random secret unless it exists.
@@ -173,9 +189,46 @@ generate_one() {
     fi
     # link(2) fails if the name exists: whoever links first wins.
     if ln "$tmp" "$f" 2>/dev/null; then
-        printf '%s: generated %s\n' "$PROG" "$f" >&2
+        log "generated $f"
     fi
     rm -f "$tmp"
+}
+
+# generate_names DIR NAME...: create DIR and each missing NAME in it, then
+# check them all.
+generate_names() {
+    d=$1
+    shift
+    (umask 027 && mkdir -p "$d") || die "cannot create $d"
+    for name in "$@"; do
+        generate_one "$d/$name"
+    done
+    check_names "$d" "$@"
+}
+
+# wait_names DIR SECONDS NAME...: wait up to SECONDS for each NAME to be
+# present in DIR, then check them.
+wait_names() {
+    d=$1
+    case $2 in
+        ''|*[!0-9]*) die "wait: SECONDS must be a number, got '$2'" ;;
+    esac
+    total=$2
+    left=$2
+    shift 2
+    while :; do
+        missing=
+        for name in "$@"; do
+            present "$d" "$name" || missing="$missing $name"
+        done
+        [ -z "$missing" ] && break
+        [ "$left" -gt 0 ] || die "secrets still missing in $d after" \
+            "$total s:$missing (is the primary, which generates them," \
+            "running? or give them as files)"
+        sleep 1
+        left=$((left - 1))
+    done
+    check_names "$d" "$@"
 }
 
 [ $# -ge 2 ] || die "usage: secrets.sh check|generate|wait|split DIR ..."
@@ -185,43 +238,27 @@ shift 2
 
 case $cmd in
     check)
-        [ $# -gt 0 ] || set -- $NAMES
-        check_names "$dir" "$@"
+        if [ $# -gt 0 ]; then
+            check_names "$dir" "$@"
+        else
+            with_names check_names "$dir"
+        fi
         ;;
     generate)
         [ $# -eq 0 ] || die "usage: secrets.sh generate DIR"
-        (umask 027 && mkdir -p "$dir") || die "cannot create $dir"
-        for name in $NAMES; do
-            generate_one "$dir/$name"
-        done
-        check_names "$dir" $NAMES
+        with_names generate_names "$dir"
         ;;
     wait)
         [ $# -ge 1 ] || die "usage: secrets.sh wait DIR SECONDS [NAME...]"
-        case $1 in
-            ''|*[!0-9]*) die "wait: SECONDS must be a number, got '$1'" ;;
-        esac
-        total=$1
-        left=$1
-        shift
-        [ $# -gt 0 ] || set -- $NAMES
-        while :; do
-            missing=
-            for name in "$@"; do
-                present "$dir" "$name" || missing="$missing $name"
-            done
-            [ -z "$missing" ] && break
-            [ "$left" -gt 0 ] || die "secrets still missing in $dir after" \
-                "$total s:$missing (is the primary, which generates them," \
-                "running? or give them as files)"
-            sleep 1
-            left=$((left - 1))
-        done
-        check_names "$dir" "$@"
+        if [ $# -gt 1 ]; then
+            wait_names "$dir" "$@"
+        else
+            with_names wait_names "$dir" "$1"
+        fi
         ;;
     split)
         [ $# -eq 2 ] || die "usage: secrets.sh split DIR ROLE OUT"
-        split "$dir" "$1" "$2"
+        with_role_names "$1" split_names "$dir" "$2"
         ;;
     hash)
         [ $# -eq 1 ] || die "usage: secrets.sh hash DIR NAME"

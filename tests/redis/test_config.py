@@ -142,11 +142,22 @@ def acl_template_renders_and_redis_loads_it():
 
 @t.case
 def scripts_are_posix_sh():
-    for name in ("entrypoint.sh", "secrets.sh", "acl.sh"):
-        path = os.path.join(REDIS_DIR, name)
-        assert os.access(path, os.X_OK), name + " is not executable"
+    """The entrypoint, its role scripts and tools run under #!/bin/sh;
+    the sourced libraries (no #!, not executable) parse as sh too."""
+    run = ("entrypoint.sh", "role-primary.sh", "role-replica.sh",
+           "role-sentinel.sh", "role-secrets.sh", "secrets.sh", "acl.sh")
+    sourced = (os.path.join(REDIS_DIR, "entrypoint-lib.sh"),
+               os.path.join(os.path.dirname(REDIS_DIR), "lib", "sh",
+                            "wscommon.sh"))
+    for path in [os.path.join(REDIS_DIR, n) for n in run] + list(sourced):
+        name = os.path.basename(path)
         with open(path) as f:
-            assert f.readline() == "#!/bin/sh\n", name
+            first = f.readline()
+        if path in sourced:
+            assert not first.startswith("#!"), name + " is sourced"
+        else:
+            assert os.access(path, os.X_OK), name + " is not executable"
+            assert first == "#!/bin/sh\n", name
         for sh in ("dash", "sh"):
             if shutil.which(sh):
                 r = subprocess.run([sh, "-n", path], capture_output=True,
