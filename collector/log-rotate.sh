@@ -55,6 +55,7 @@
 
 set -u
 
+# shellcheck disable=SC2034 # read by wscommon.sh (log, die)
 PROG=log-rotate
 # log, check_number: the shared shell library, beside this script in an
 # image, lib/sh/ in the source tree (docs/ARCHITECTURE.md, "shared shell

@@ -19,6 +19,7 @@
 # Errors: die, one "redis-entrypoint: error: ..." line and exit 1.
 
 # shellcheck shell=sh
+# shellcheck disable=SC2034 # read by wscommon.sh (log, die)
 PROG=redis-entrypoint
 # This file's directory: the role script's ($0), which sits beside it.
 TIER_DIR=$(dirname "$(readlink -f "$0")")

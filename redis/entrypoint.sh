@@ -70,6 +70,7 @@
 
 set -eu
 
+# shellcheck disable=SC2034 # read by wscommon.sh (log, die)
 PROG=redis-entrypoint
 # log, die: the shared shell library, beside this script in the image,
 # lib/sh/ in the source tree (docs/ARCHITECTURE.md, "shared shell library").

@@ -47,6 +47,7 @@
 
 set -eu
 
+# shellcheck disable=SC2034 # read by wscommon.sh (log, die)
 PROG=redis-secrets
 # log, die: the shared shell library, beside this script in the image
 # (also when it runs as the /usr/local/bin/redis-secrets.sh link), lib/sh/

@@ -6,14 +6,18 @@
 # its lines start with, and then sources this file, which it finds
 # beside itself in an image (each Dockerfile copies it there) or in
 # lib/sh/ of the source tree (docs/ARCHITECTURE.md, "shared shell library"):
+#     # shellcheck disable=SC2034 # read by wscommon.sh (log, die)
 #     PROG=log-rotate
 #     here=$(dirname "$(readlink -f "$0")")
 #     lib=$here/wscommon.sh
 #     [ -r "$lib" ] || lib=$here/../lib/sh/wscommon.sh
+#     # shellcheck source=SCRIPTDIR/../lib/sh/wscommon.sh
 #     . "$lib"
-# POSIX sh (dash runs most of these scripts), and nothing here runs a
-# command at source time, sets an option or a trap, or reads a setting:
-# each script keeps its own settings, checks and messages.
+# (The disable: shellcheck given one script alone does not read this file,
+# and would call PROG unused.)  POSIX sh (Debian's /bin/sh, dash, runs the
+# scripts), and nothing here runs a command at source time, sets an option
+# or a trap, or reads a setting: each script keeps its own settings,
+# checks and messages.
 
 # shellcheck shell=sh
 : "${PROG:?set PROG before sourcing wscommon.sh}"
