@@ -12,12 +12,17 @@
 #   1. every UPSTREAM_INTERVAL seconds, resolve UPSTREAM_SERVICE with
 #      "getent ahosts" (Docker's embedded DNS answers a service name with
 #      one address per running container of "compose up --scale");
-#   2. when the sorted set of addresses changed, rewrite UPSTREAM_FILE
-#      ("upstream fcgi_app { server <ip>:<port>; ... keepalive N; }"),
-#      check the whole config with "nginx -t", and on success reload nginx
-#      gracefully (SIGHUP to the master, what "nginx -s reload" sends: new
-#      workers take new connections, old ones finish their requests); on
-#      failure put the previous file back and keep running;
+#   2. when the sorted set of addresses changed, write a candidate
+#      UPSTREAM_FILE.new ("upstream fcgi_app { server <ip>:<port>; ...
+#      keepalive N; }") and check it with "nginx -t" on the whole config
+#      as nginx would read it with the candidate in UPSTREAM_FILE's place
+#      (check_candidate below), while UPSTREAM_FILE itself stays as it is;
+#      only then rename the candidate over UPSTREAM_FILE (atomic) and
+#      reload nginx gracefully (SIGHUP to the master, what "nginx -s
+#      reload" sends: new workers take new connections, old ones finish
+#      their requests).  A refused candidate is logged with nginx's words
+#      and removed; the live file and nginx stay as they were, and the
+#      next check tries again;
 #   3. supervise nginx: it runs in the foreground as our child; SIGTERM,
 #      SIGQUIT, SIGINT, SIGHUP and SIGUSR1 are forwarded to it, and we exit
 #      with its status when it exits.
@@ -55,6 +60,7 @@
 
 set -u
 
+# shellcheck disable=SC2034 # read by wscommon.sh (log, die)
 PROG=upstream-watch
 # log, is_number, check_number, words: the shared shell library, beside
 # this script in the image, lib/sh/ in the source tree
@@ -85,6 +91,11 @@ ROTATE=$here/log-rotate.sh
 nginx_pid=
 watch_pid=
 rotate_pid=
+# Where candidates are checked (check_candidate), and the main config,
+# found at the first check.
+check_dir=$(dirname "$UPSTREAM_FILE")/.check
+main_conf_file=
+main_conf_known=
 
 # Print the pool's addresses, one per line, sorted and unique, IPv6 in
 # brackets.  Exit status: 0 found, 2 the name does not exist (scaled to 0),
@@ -223,6 +234,118 @@ EOF
     log "internal server (/metrics) listens on $(joined "$listen")"
 }
 
+# main_conf [nginx options...]: print the main config file nginx reads
+# with these options: -c's file, made absolute against -p's prefix (else
+# nginx's own), or else nginx's compiled-in --conf-path.  Prints nothing
+# when it cannot tell (a stand-in for nginx that has no -V).
+main_conf() {
+    c=
+    p=
+    while [ $# -gt 0 ]; do
+        case $1 in
+            -c) c=${2-}; [ $# -gt 1 ] && shift ;;
+            -c?*) c=${1#-c} ;;
+            -p) p=${2-}; [ $# -gt 1 ] && shift ;;
+            -p?*) p=${1#-p} ;;
+            -g | -e | -s) [ $# -gt 1 ] && shift ;;
+        esac
+        shift
+    done
+    v=
+    case $c in
+        /*) ;;
+        *) v=$("$NGINX" -V 2>&1) ;;
+    esac
+    [ -n "$c" ] || c=$(printf '%s\n' "$v" \
+                       | sed -n 's/.*--conf-path=\([^ ]*\).*/\1/p')
+    [ -n "$c" ] || return 0
+    case $c in
+        /*) ;;
+        *) [ -n "$p" ] || p=$(printf '%s\n' "$v" \
+                              | sed -n 's/.*--prefix=\([^ ]*\).*/\1/p')
+           c=${p%/}/$c ;;
+    esac
+    printf '%s\n' "$c"
+}
+
+# nginx_t CONF [nginx options...]: "nginx -t -q" with these options, but
+# -c CONF in place of theirs.
+nginx_t() {
+    conf=$1
+    shift
+    n=$#
+    while [ "$n" -gt 0 ]; do
+        a=$1
+        shift
+        n=$((n - 1))
+        case $a in
+            -c)
+                if [ "$n" -gt 0 ]; then
+                    shift
+                    n=$((n - 1))
+                fi
+                ;;
+            -c?*) ;;
+            -g | -p | -e | -s)
+                set -- "$@" "$a"
+                if [ "$n" -gt 0 ]; then
+                    set -- "$@" "$1"
+                    shift
+                    n=$((n - 1))
+                fi
+                ;;
+            *) set -- "$@" "$a" ;;
+        esac
+    done
+    "$NGINX" "$@" -c "$conf" -t -q
+}
+
+# check_candidate CANDIDATE [nginx options...]: "nginx -t" on the config
+# nginx would read with CANDIDATE in UPSTREAM_FILE's place, while
+# UPSTREAM_FILE stays as it is; nginx's words on stdout and stderr, and 0
+# when it passed.
+#
+# The main config (main_conf_file) is copied into check_dir, beside
+# UPSTREAM_FILE, with its "include UPSTREAM_FILE;" turned into "include
+# CANDIDATE;", and nginx -t is given the copy with -c.  nginx resolves a
+# relative path in a config (include app/server.conf) against the main
+# config's directory, so check_dir also holds a symbolic link to every
+# other entry of that directory: the copy reads the very files the real
+# one does.  Where the main config is not known (a stand-in for nginx) or
+# does not include UPSTREAM_FILE in those words, CANDIDATE is checked on
+# its own, inside the http block of a config made for the check.
+check_candidate() {
+    cand=$1
+    shift
+    mkdir -p "$check_dir" || return 1
+    if [ -z "$main_conf_file" ] || ! grep -qF "include $UPSTREAM_FILE;" \
+                                     "$main_conf_file" 2>/dev/null; then
+        {
+            printf 'events {}\nhttp {\n    access_log off;\n'
+            for t in client_body proxy fastcgi uwsgi scgi; do
+                printf '    %s_temp_path %s;\n' "$t" "$check_dir/tmp"
+            done
+            printf '    include %s;\n}\n' "$cand"
+        } > "$check_dir/candidate.conf" || return 1
+        "$NGINX" -t -q -p "$check_dir/" -c "$check_dir/candidate.conf"
+        return
+    fi
+    conf_dir=$(dirname "$main_conf_file")
+    for e in "$conf_dir"/*; do
+        [ -e "$e" ] || [ -L "$e" ] || continue
+        [ "$e" = "$main_conf_file" ] && continue
+        ln -sfn "$e" "$check_dir/${e##*/}" || return 1
+    done
+    copy=$check_dir/${main_conf_file##*/}
+    OLD="include $UPSTREAM_FILE;" NEW="include $cand;" awk '
+        i = index($0, ENVIRON["OLD"]) {
+            $0 = substr($0, 1, i - 1) ENVIRON["NEW"] \
+                 substr($0, i + length(ENVIRON["OLD"]))
+        }
+        { print }' "$main_conf_file" > "$copy" || return 1
+    nginx_t "$copy" "$@"
+}
+
 # joined LINES: the lines of LINES on one line, separated by spaces.
 joined() {
     printf '%s' "$1" | tr '\n' ' '
@@ -230,7 +353,8 @@ joined() {
 
 # Bring UPSTREAM_FILE in line with DNS.  $1 is "reload" to signal nginx
 # when the file changed; the rest are nginx's options.  Returns 0 when the
-# file is current (changed or not), 1 when the new one was refused.
+# file is current (changed or not), 1 when the new one was refused (the
+# live file is then untouched; the next call tries again).
 update() {
     mode=$1
     shift
@@ -248,19 +372,30 @@ update() {
     then
         return 0
     fi
-    mkdir -p "$(dirname "$UPSTREAM_FILE")" || return 1
-    printf '%s\n' "$new" > "$UPSTREAM_FILE.new" || return 1
-    had_old=0
-    if [ -f "$UPSTREAM_FILE" ]; then
-        cp "$UPSTREAM_FILE" "$UPSTREAM_FILE.prev" && had_old=1
+    if [ -z "$main_conf_known" ]; then
+        main_conf_file=$(main_conf "$@")
+        main_conf_known=1
+        if [ -n "$main_conf_file" ] && grep -qF "include $UPSTREAM_FILE;" \
+                                       "$main_conf_file" 2>/dev/null; then
+            log "upstream candidates are checked in $main_conf_file"
+        else
+            log "upstream candidates are checked on their own" \
+                "(${main_conf_file:-the main config} is unknown or has no" \
+                "\"include $UPSTREAM_FILE;\")"
+        fi
     fi
-    mv "$UPSTREAM_FILE.new" "$UPSTREAM_FILE" || return 1
-    if ! check=$("$NGINX" "$@" -t -q 2>&1); then
+    mkdir -p "$(dirname "$UPSTREAM_FILE")" || return 1
+    cand=$UPSTREAM_FILE.new
+    printf '%s\n' "$new" > "$cand" || return 1
+    if ! check=$(check_candidate "$cand" "$@" 2>&1); then
         log "nginx -t refused the new upstream set; keeping the old one:"
         log "$check"
-        [ "$had_old" -eq 1 ] && mv "$UPSTREAM_FILE.prev" "$UPSTREAM_FILE"
+        rm -f "$cand"
         return 1
     fi
+    # rename(2): nginx, whenever it reads the file, reads the old one or
+    # the new one, whole.
+    mv -f "$cand" "$UPSTREAM_FILE" || return 1
     log "$UPSTREAM_SERVICE:$UPSTREAM_PORT ->${addrs:+ $(joined "$addrs")}"
     if [ "$mode" = reload ] && [ -n "$nginx_pid" ]; then
         kill -HUP "$nginx_pid" && log "nginx reloaded (pid $nginx_pid)"

@@ -9,7 +9,9 @@ test rewrites that file, like Docker's DNS during "compose up --scale".
 Pool instances are real fcgi-app processes on 127.0.0.2 and 127.0.0.3,
 same port, like containers behind one service name.  Without the
 fcgi-app binary the traffic is nginx's own (404 /metrics) and the cases
-that need the pool are skipped.  Ports 20300-20312.
+that need the pool are skipped.  Ports 20300-20312.  One case runs the
+watcher alone, with stand-ins for nginx and getent, to see which config
+each "nginx -t" was given.
 """
 import json
 import os
@@ -27,7 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 sys.path.insert(0, HERE)
 
 from tap import Suite, Skip  # noqa: E402
-from stack import Stack, APP_BIN, http_get  # noqa: E402
+from stack import (Stack, APP_BIN, NGINX_DIR, LIMITS_TEMPLATE,  # noqa: E402
+                   http_get)
 from httpc import check_json, header_of  # noqa: E402
 
 BASE = 20300
@@ -255,12 +258,20 @@ def no_instance_gives_fast_502_json_then_recovers(c):
             time.sleep(0.1)
 
 
+def identity(path):
+    """What shows that a file was neither rewritten nor replaced."""
+    st = os.stat(path)
+    with open(path) as f:
+        return st.st_ino, st.st_mtime_ns, f.read()
+
+
 @t.case
 def config_nginx_t_refuses_is_not_loaded(c):
     conf = c.s.nginx_conf
     with open(conf) as f:
         good = f.read()
     n0 = reloads(c)
+    live = identity(c.s.upstream_conf)
     try:
         with open(conf, "a") as f:
             f.write("this_is_not_a_directive;\n")
@@ -268,6 +279,8 @@ def config_nginx_t_refuses_is_not_loaded(c):
         time.sleep(2.5)
         got, _ = upstream_servers(c)
         assert got == [f"127.0.0.2:{c.port}"], got
+        # Checked as a candidate: the live file was never touched.
+        assert identity(c.s.upstream_conf) == live, "live file rewritten"
         assert reloads(c) == n0, "reloaded a config nginx -t refused"
         with open(c.s.procs["nginx"].out_path) as f:
             assert "refused" in f.read()
@@ -280,6 +293,155 @@ def config_nginx_t_refuses_is_not_loaded(c):
     wait_servers(c, [f"127.0.0.2:{c.port}", f"127.0.0.4:{c.port}"])
     wait_reloads(c, n0 + 1)
     change_hosts(c, ["127.0.0.2"])
+
+
+STAND_IN_NGINX = r"""#!/usr/bin/env python3
+# A stand-in for nginx.  -t: read the -c config and what it includes
+# (relative paths against the config's directory, as nginx does), note
+# whether that text or the live UPSTREAM_FILE has the address 127.0.0.9,
+# and refuse it.  Otherwise: run until SIGTERM, noting each SIGHUP.
+import os, re, signal, sys, time
+def note(line):
+    with open(os.environ["STAND_IN_LOG"], "a") as f:
+        f.write(line + "\n")
+args = sys.argv[1:]
+if "-t" in args:
+    conf = args[args.index("-c") + 1]
+    with open(conf) as f:
+        text = f.read()
+    for inc in re.findall(r"^\s*include\s+(\S+);", text, re.M):
+        with open(os.path.join(os.path.dirname(conf), inc)) as f:
+            text += f.read()
+    live = ""
+    if os.path.exists(os.environ["UPSTREAM_FILE"]):
+        with open(os.environ["UPSTREAM_FILE"]) as f:
+            live = f.read()
+    note(f"t conf={conf} refused={'127.0.0.9' in text} "
+         f"live_has_it={'127.0.0.9' in live}")
+    if "127.0.0.9" in text:
+        sys.exit("nginx: [emerg] stand-in refuses 127.0.0.9")
+    sys.exit(0)
+signal.signal(signal.SIGHUP, lambda *a: note("HUP"))
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+while True:
+    time.sleep(0.1)
+"""
+
+STAND_IN_GETENT = """#!/bin/sh
+# A stand-in for getent ahosts NAME: the addresses in $STAND_IN_HOSTS.
+[ -s "$STAND_IN_HOSTS" ] || exit 2
+awk -v n="$2" '{ print $1 "  STREAM " n }' "$STAND_IN_HOSTS"
+"""
+
+
+def wait_until(what, cond, timeout=6.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.1)
+
+
+@t.case
+def refused_candidate_never_becomes_live():
+    """The watcher writes a candidate, has nginx -t check the main config
+    with the candidate included in place of the live file, and renames
+    it over the live file only once that passed: a refused candidate is
+    logged and leaves the live file (and nginx) as they were."""
+    tmp = tempfile.mkdtemp(prefix="test-watch-candidate-")
+    w = None
+    try:
+        for name, text in (("nginx", STAND_IN_NGINX),
+                           ("getent", STAND_IN_GETENT)):
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(tmp, name), 0o755)
+        conf_dir = os.path.join(tmp, "conf")
+        os.mkdir(conf_dir)
+        live = os.path.join(tmp, "up", "fcgi-app.conf")
+        main = os.path.join(conf_dir, "main.conf")
+        with open(main, "w") as f:
+            f.write(f"events {{}}\nhttp {{\n    include {live};\n"
+                    "    include rel.conf;\n}\n")
+        with open(os.path.join(conf_dir, "rel.conf"), "w") as f:
+            f.write("# found through the main config's directory\n")
+        hosts = os.path.join(tmp, "hosts")
+        log = os.path.join(tmp, "stand-in.log")
+
+        def set_hosts(*addrs):
+            with open(hosts + ".new", "w") as f:
+                f.write("".join(a + "\n" for a in addrs))
+            os.replace(hosts + ".new", hosts)
+
+        def noted():
+            if not os.path.exists(log):
+                return []
+            with open(log) as f:
+                return f.read().splitlines()
+
+        def live_text():
+            try:
+                with open(live) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return ""
+
+        set_hosts("127.0.0.2")
+        env = dict(os.environ, NGINX=os.path.join(tmp, "nginx"),
+                   PATH=tmp + os.pathsep + os.environ["PATH"],
+                   STAND_IN_LOG=log, STAND_IN_HOSTS=hosts,
+                   UPSTREAM_SERVICE=SERVICE, UPSTREAM_FILE=live,
+                   UPSTREAM_INTERVAL="1",
+                   LIMITS_FILE=os.path.join(tmp, "limits.conf"),
+                   LIMITS_TEMPLATE=LIMITS_TEMPLATE,
+                   INTERNAL_LISTEN_FILE=os.path.join(tmp, "listen.conf"))
+        for k in ("NGINX_INTERNAL_LISTEN", "LOG_ROTATE_FILES",
+                  "NGINX_LIMIT_REQ_RATE", "NGINX_LIMIT_REQ_BURST",
+                  "NGINX_LIMIT_CONN"):
+            env.pop(k, None)
+        out = open(os.path.join(tmp, "watcher.out"), "w+")
+        w = subprocess.Popen(
+            [os.path.join(NGINX_DIR, "upstream-watch.sh"), "-p", tmp + "/",
+             "-c", main], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        wait_until("the first upstream file",
+                   lambda: "127.0.0.2:" in live_text())
+        wait_until("the stand-in nginx to run", lambda: os.path.exists(log))
+        before = identity(live)
+        checks = len(noted())
+
+        set_hosts("127.0.0.2", "127.0.0.9")
+        wait_until("two refused checks", lambda: sum(
+            "refused=True" in ln for ln in noted()[checks:]) >= 2)
+        lines = noted()
+        refused = [ln for ln in lines if "refused=True" in ln]
+        # nginx -t read the candidate through a copy of the main config
+        # (its relative include found), never the live file...
+        assert all(f"conf={main} " not in ln for ln in refused), refused
+        assert "live_has_it=True" not in "".join(lines), lines
+        # ...which is as it was, and nginx was not reloaded.
+        assert identity(live) == before, "live file rewritten"
+        assert "HUP" not in lines, lines
+        out.seek(0)
+        said = out.read()
+        assert "refused the new upstream set" in said, said
+        assert "stand-in refuses 127.0.0.9" in said, said
+
+        # A set that passes goes in by rename, and nginx is reloaded.
+        set_hosts("127.0.0.2", "127.0.0.3")
+        wait_until("the next set", lambda: "127.0.0.3:" in live_text())
+        wait_until("a reload", lambda: "HUP" in noted())
+        assert os.stat(live).st_ino != before[0], "rewritten in place"
+        assert "127.0.0.9" not in live_text(), live_text()
+    finally:
+        if w is not None:
+            try:
+                os.killpg(w.pid, signal.SIGTERM)
+                w.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(w.pid, signal.SIGKILL)
+                w.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @t.case
