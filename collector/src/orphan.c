@@ -139,6 +139,82 @@ orphan_lost(struct collector *c)
 }
 
 /*
+ * Saved entry e named a file that no input name matched: if dir/name is
+ * that file (same dev and inode, a regular file, not in the table yet)
+ * and its first bytes still match, open it at e's offset.  Returns the
+ * open file, or NULL (not it, or not openable: logged).
+ */
+static struct tfile *
+orphan_open(struct collector *c, const struct state_entry *e,
+    const struct config_input *in, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    struct tfile *f;
+    int n;
+
+    n = snprintf(path, sizeof(path), "%s/%s", in->dir, name);
+    if (n < 0 || (size_t) n >= sizeof(path)
+        || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
+        || (uint64_t) st.st_dev != e->dev
+        || (uint64_t) st.st_ino != e->ino
+        || ftable_find(&c->files, e->dev, e->ino) != NULL)
+    {
+        return NULL;
+    }
+    f = tfile_open(path, in->type, c->err, sizeof(c->err));
+    if (f == NULL) {
+        log_at(LOG_LEVEL_WARN, "%s", c->err);
+        return NULL;
+    }
+    if (!tfile_prefix_matches(f, e->fp_len, e->fp) || f->size < e->offset) {
+        tfile_close(f);
+        return NULL;
+    }
+    tfile_seek(f, e->offset, e->skip);
+    return f;
+}
+
+/*
+ * Look for saved entry e's file by inode in input in's directory and, if
+ * found, adopt it as gone so it is drained from e's offset.  Returns 1
+ * when found, 0 when not.
+ */
+static int
+orphan_find(struct collector *c, const struct state_entry *e,
+    const struct config_input *in)
+{
+    DIR *d = opendir(in->dir);
+    struct dirent *de;
+    struct ftable_entry *oe;
+    struct tfile *f = NULL;
+    int found;
+
+    if (d == NULL) {
+        return 0;
+    }
+    while (f == NULL && (de = readdir(d)) != NULL) {
+        if ((uint64_t) de->d_ino == e->ino) {
+            f = orphan_open(c, e, in, de->d_name);
+        }
+    }
+    found = f != NULL;
+    if (found) {
+        log_at(LOG_LEVEL_INFO, "rotated while stopped path=%s was=%s "
+            "inode=%llu offset=%llu size=%llu; draining", f->path, e->path,
+            (unsigned long long) e->ino, (unsigned long long) e->offset,
+            (unsigned long long) f->size);
+        oe = scan_adopt(c, f);
+        if (oe != NULL) {
+            oe->gone = 1;
+            oe->gone_ms = c->now;
+        }
+    }
+    closedir(d);
+    return found;            /* f itself may be closed by now */
+}
+
+/*
  * At start, find saved files no input name matched (rotated while the
  * collector was down) by inode in the inputs' directories, and drain them
  * from their saved offsets.
@@ -149,68 +225,18 @@ orphan_recover(struct collector *c)
     size_t i, k;
 
     for (i = 0; i < c->saved.n; i++) {
-        struct state_entry *e = &c->saved.e[i];
+        const struct state_entry *e = &c->saved.e[i];
         int found = 0;
 
         if (c->saved_used[i]) {
             continue;
         }
         for (k = 0; k < c->cfg->ninputs && !found; k++) {
-            DIR *d = opendir(c->cfg->inputs[k].dir);
-            struct dirent *de;
-
-            if (d == NULL) {
-                continue;
-            }
-            while (!found && (de = readdir(d)) != NULL) {
-                char path[4096];
-                struct stat st;
-                struct ftable_entry *oe;
-                struct tfile *f;
-                int n;
-
-                if ((uint64_t) de->d_ino != e->ino) {
-                    continue;
-                }
-                n = snprintf(path, sizeof(path), "%s/%s",
-                    c->cfg->inputs[k].dir, de->d_name);
-                if (n < 0 || (size_t) n >= sizeof(path)
-                    || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
-                    || (uint64_t) st.st_dev != e->dev
-                    || (uint64_t) st.st_ino != e->ino
-                    || ftable_find(&c->files, e->dev, e->ino) != NULL)
-                {
-                    continue;
-                }
-                f = tfile_open(path, c->cfg->inputs[k].type, c->err,
-                    sizeof(c->err));
-                if (f == NULL) {
-                    log_at(LOG_LEVEL_WARN, "%s", c->err);
-                    continue;
-                }
-                if (!tfile_prefix_matches(f, e->fp_len, e->fp)
-                    || f->size < e->offset)
-                {
-                    tfile_close(f);
-                    continue;
-                }
-                tfile_seek(f, e->offset, e->skip);
-                c->saved_used[i] = 1;
-                found = 1;
-                log_at(LOG_LEVEL_INFO, "rotated while stopped path=%s was=%s "
-                    "inode=%llu offset=%llu size=%llu; draining", path,
-                    e->path, (unsigned long long) e->ino,
-                    (unsigned long long) e->offset,
-                    (unsigned long long) f->size);
-                oe = scan_adopt(c, f);
-                if (oe != NULL) {
-                    oe->gone = 1;
-                    oe->gone_ms = c->now;
-                }
-            }
-            closedir(d);
+            found = orphan_find(c, e, &c->cfg->inputs[k]);
         }
-        if (!found) {
+        if (found) {
+            c->saved_used[i] = 1;
+        } else {
             log_at(LOG_LEVEL_WARN, "saved file not found path=%s inode=%llu "
                 "offset=%llu (deleted while stopped?)", e->path,
                 (unsigned long long) e->ino, (unsigned long long) e->offset);
