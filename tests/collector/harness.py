@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 
+from poll import until
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("COLLECTOR_BIN",
                         os.path.join(ROOT, "collector", "collector"))
@@ -313,14 +315,6 @@ def check(raw_lines, writers, allow_missing=None, max_dups=0):
     return total_missing, total_dups
 
 
-def wait_for(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
 
 MSG_RE = re.compile(rb'"message":"(\S+) (\d+) ')
 
@@ -401,7 +395,7 @@ def logs(sb):
 
 
 def finish(col, writers, timeout=10):
-    assert wait_for(all_seen(col, writers), timeout), \
+    assert until(all_seen(col, writers), timeout), \
         "not every line arrived in time"
     time.sleep(0.2)
     col.term()

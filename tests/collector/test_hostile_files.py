@@ -22,10 +22,11 @@ import threading
 import time
 
 
+from poll import until
 from tap import Suite
 import harness
 from harness import (Sandbox, all_seen, base_args, check, finish,
-                     logs, wait_for)
+                     logs)
 
 t = Suite()
 ASAN = harness.built_with_asan()
@@ -67,15 +68,15 @@ def symlink_to_secret_is_not_followed():
         col = sb.collector(base_args(sb, f"app={d}/*.log")).start()
         w.write(50)
         ws.write(50)
-        assert wait_for(all_seen(col, [w, ws]), 5)
+        assert until(all_seen(col, [w, ws]), 5)
         tmp = os.path.join(d, "swap.tmp")
         os.symlink(secret, tmp)
         os.rename(tmp, swap)                    # swap.log is now a link
         ws.write(20)                            # the writer's fd: old inode
         churn(d, 6, 0.2)                        # rescans, and 2+ reconciles
         w.write(50)
-        assert wait_for(all_seen(col, [w, ws]), 5)
-        assert wait_for(lambda: f"closed path={swap}" in col.stderr(), 3), \
+        assert until(all_seen(col, [w, ws]), 5)
+        assert until(lambda: f"closed path={swap}" in col.stderr(), 3), \
             "the replaced log was not drained and closed"
         col.term()
         check(col.output(), [w, ws])
@@ -106,7 +107,7 @@ def fifo_swapped_in_never_stalls():
                                      extra=("--reconcile-ms", "200"))).start()
         app.write(50)
         live.write(10)
-        assert wait_for(all_seen(col, [app, live]), 5)
+        assert until(all_seen(col, [app, live]), 5)
         tmp = os.path.join(d, "fifo.tmp")
         os.mkfifo(tmp)
         os.rename(tmp, app_path)                # app.log is now a FIFO
@@ -125,12 +126,12 @@ def fifo_swapped_in_never_stalls():
                 os.rename(tmp, race)            # then a FIFO
             t0 = time.monotonic()
             live.write(1)
-            ok = wait_for(all_seen(col, [live]), 2, step=0.01)
+            ok = until(all_seen(col, [live]), 2, interval=0.01)
             worst = max(worst, time.monotonic() - t0)
             assert ok, f"live.log stalled during the FIFO race ({i} swaps)"
         t0 = time.monotonic()
         live.write(100)
-        assert wait_for(all_seen(col, [live, app]), 3), \
+        assert until(all_seen(col, [live, app]), 3), \
             "live.log stalled after the FIFO race"
         assert col.proc.poll() is None, "collector exited"
         col.term(timeout=5)
@@ -160,7 +161,7 @@ def corrupt_state_file_moved_aside():
         w = sb.writer(os.path.join(d, "app.log"), "cor")
         w.write(100)
         col = sb.collector(base_args(sb, f"app={d}/*.log")).start()
-        ok = wait_for(all_seen(col, [w]), 5)
+        ok = until(all_seen(col, [w]), 5)
         assert col.proc.poll() is None, \
             f"collector exited {col.proc.returncode} on a corrupt state file"
         assert ok, "no output after a corrupt state file"
@@ -183,7 +184,7 @@ def corrupt_state_file_moved_aside():
         args = [a for a in col.args if a != "--from-beginning"]
         col.args = args
         col.start()
-        assert wait_for(lambda: len(glob.glob(state + ".corrupt-*")) == 2,
+        assert until(lambda: len(glob.glob(state + ".corrupt-*")) == 2,
                         5), "empty state file not moved aside"
         assert col.proc.poll() is None
         time.sleep(0.3)
@@ -223,14 +224,14 @@ def five_thousand_dead_files_release_descriptors():
             got = {m for m in messages(col) if m.startswith("dead")}
             return want <= got
         try:
-            assert wait_for(dead_seen, 60, step=0.5), "dead files not read"
+            assert until(dead_seen, 60, interval=0.5), "dead files not read"
             peak_fds = len(col.fds())
             assert peak_fds > n_dead or os.environ.get("COLLECTOR_BIN"), \
                 f"only {peak_fds} fds: the files were never open at once"
 
             def released():
                 return len(col.fds()) <= 10 and col.inotify_watches() <= 3
-            assert wait_for(released, 10), \
+            assert until(released, 10), \
                 (f"{len(col.fds())} fds and {col.inotify_watches()} "
                  f"watches 10 s after the dead files went idle")
             quiet.set()                         # idle: nothing written
@@ -248,16 +249,16 @@ def five_thousand_dead_files_release_descriptors():
                     f.write(f"dead{i} 2 x\n".encode())
             t0 = time.monotonic()
             want |= {f"dead{i} 2 x" for i in grown}
-            assert wait_for(dead_seen, 3), "grown files not reopened"
+            assert until(dead_seen, 3), "grown files not reopened"
             lat = time.monotonic() - t0
-            assert wait_for(released, 5), "reopened files not closed again"
+            assert until(released, 5), "reopened files not closed again"
             col.term()
             for i in grown:
                 with open(os.path.join(d, f"dead{i}.log"), "ab") as f:
                     f.write(f"dead{i} 3 x\n".encode())
             want |= {f"dead{i} 3 x" for i in grown}
             col.start()
-            assert wait_for(dead_seen, 60, step=0.5), "lines lost on restart"
+            assert until(dead_seen, 60, interval=0.5), "lines lost on restart"
             time.sleep(0.3)
         finally:
             stop.set()
@@ -310,7 +311,7 @@ def partial_line_budget_bounds_memory():
             with open(p, "ab") as f:
                 f.write(b"\n" + b"p%02d end\n" % i)
         ends = {"p%02d end" % i for i in range(n_files)}
-        assert wait_for(lambda: ends <= set(messages(col)), 30), \
+        assert until(lambda: ends <= set(messages(col)), 30), \
             "end lines missing"
         time.sleep(0.3)
         col.term()

@@ -17,9 +17,10 @@ import subprocess
 import time
 
 
+from poll import until
 from tap import Skip, Suite
 import harness
-from harness import Sandbox, wait_for
+from harness import Sandbox
 
 t = Suite()
 
@@ -84,7 +85,7 @@ def nginx_access_log_rotated_then_reopened():
                               stderr=subprocess.DEVNULL)
         try:
             sock = os.path.join(d, "nginx.sock")
-            assert wait_for(lambda: os.path.exists(sock), 5), "no nginx"
+            assert until(lambda: os.path.exists(sock), 5), "no nginx"
             col = sb.collector(["--state", sb.path("state"),
                                 "--close-quiet-ms", "300",
                                 f"nginx-access={access}",
@@ -100,7 +101,7 @@ def nginx_access_log_rotated_then_reopened():
                 request(sock, f"/r/{n}")
             with open(f"{d}/nginx.pid") as f:
                 os.kill(int(f.read()), signal.SIGUSR1)   # ...postrotate
-            assert wait_for(lambda: os.path.exists(access), 5), \
+            assert until(lambda: os.path.exists(access), 5), \
                 "nginx did not reopen"
             for _ in range(100):
                 n += 1
@@ -111,7 +112,7 @@ def nginx_access_log_rotated_then_reopened():
                 paths = [e.get("parsed", {}).get("path")
                          for e in events_of(col)]
                 return want <= set(paths)
-            assert wait_for(got_all, 10), "requests missing"
+            assert until(got_all, 10), "requests missing"
             time.sleep(0.5)
             col.term()
         finally:
@@ -162,13 +163,13 @@ def redis_server_log_parsed():
                               stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         try:
-            assert wait_for(lambda: any(
+            assert until(lambda: any(
                 "ready to accept connections" in e["message"]
                 for e in events_of(col)), 10), "no ready line"
         finally:
             rs.send_signal(signal.SIGTERM)
             rs.wait(timeout=10)
-        assert wait_for(lambda: any(
+        assert until(lambda: any(
             "ready to exit" in e["message"].lower()
             for e in events_of(col)), 5), "shutdown lines missing"
         col.term()

@@ -21,10 +21,11 @@ import threading
 import time
 
 
+from poll import until
 from tap import Skip, Suite
 import harness
 from harness import (Sandbox, all_seen, base_args, check, finish,
-                     logs, paced, wait_for)
+                     logs, paced)
 
 t = Suite()
 RATE = 1000          # lines per second per writer
@@ -166,7 +167,7 @@ def truncate_then_rewrite_past_offset():
         w = sb.writer(path, "rw")
         col = sb.collector(base_args(sb, f"app={path}")).start()
         w.write(100)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         col.stop()                                # SIGSTOP: no events read
         os.truncate(path, 0)
         w.new_generation()
@@ -191,7 +192,7 @@ def delete_and_recreate():
                 w.write(10)                      # still writing to it
                 w.reopen()                       # O_CREAT: a new file
                 last = time.monotonic()
-        assert wait_for(all_seen(col, [w]), 10), "lines missing"
+        assert until(all_seen(col, [w]), 10), "lines missing"
 
         def deleted_fds():
             out = []
@@ -205,7 +206,7 @@ def delete_and_recreate():
                     out.append(target)
             return out
         # drained deleted files are closed after close-quiet-ms (300 ms)
-        assert wait_for(lambda: not deleted_fds(), 3), \
+        assert until(lambda: not deleted_fds(), 3), \
             f"fds still open on deleted files: {deleted_fds()}"
         col.term()
         check(col.output(), [w])
@@ -272,7 +273,7 @@ def rotation_while_down():
         col = sb.collector(base_args(sb, f"app={path}")).start()
         for n in paced(500, RATE, 5):
             w.write(n)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         col.term()
         w.write(200)                              # unread tail of old file
         os.rename(path, path + ".1")
@@ -297,7 +298,7 @@ def delete_and_recreate_while_down():
         w = sb.writer(path, "reuse")
         col = sb.collector(base_args(sb, f"app={path}")).start()
         w.write(400)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         col.term()
         ino = os.stat(path).st_ino
         os.unlink(path)
@@ -322,7 +323,7 @@ def truncate_and_rewrite_while_down():
         w = sb.writer(path, "dtr")
         col = sb.collector(base_args(sb, f"app={path}")).start()
         w.write(100)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         col.term()
         os.truncate(path, 0)
         w.new_generation()
@@ -342,14 +343,14 @@ def partial_line_across_restart():
         with open(path, "ab", buffering=0) as f:
             f.write(b"part 1 complete\n")
             f.write(b"part 2 first-half")
-            assert wait_for(lambda: len(col.output()) >= 1, 5)
+            assert until(lambda: len(col.output()) >= 1, 5)
             time.sleep(0.5)                       # held, not emitted
             assert len(col.output()) == 1, col.output()
             col.term()
             f.write(b"-second-half\n")
             f.write(b"part 3 x\n")
         col.start()
-        assert wait_for(lambda: len(col.output()) >= 3, 5)
+        assert until(lambda: len(col.output()) >= 3, 5)
         time.sleep(0.3)
         col.term()
         msgs = [e["message"] for e in harness.parse_events(col.output())]
@@ -367,11 +368,11 @@ def final_partial_line_of_rotated_file():
         col = sb.collector(base_args(sb, f"app={path}")).start()
         with open(path, "ab", buffering=0) as f:
             f.write(b"a 1 x\na 2 no-newline")
-        assert wait_for(lambda: len(col.output()) >= 1, 5)
+        assert until(lambda: len(col.output()) >= 1, 5)
         os.rename(path, path + ".1")
         with open(path, "ab") as f:
             f.write(b"b 1 new\n")
-        assert wait_for(lambda: len(col.output()) >= 3, 5)
+        assert until(lambda: len(col.output()) >= 3, 5)
         time.sleep(0.5)
         col.term()
         msgs = sorted(e["message"]
@@ -414,11 +415,11 @@ def long_line_cut_across_restart():
                                      extra=("--line-max", "1000"))).start()
         with open(path, "ab", buffering=0) as f:
             f.write(b"x 1 a\n" + b"M" * 5000)
-            assert wait_for(lambda: len(col.output()) >= 2, 5)
+            assert until(lambda: len(col.output()) >= 2, 5)
             col.term()
             f.write(b"M" * 5000 + b"\nx 2 b\n")
         col.start()
-        assert wait_for(lambda: len(col.output()) >= 3, 5)
+        assert until(lambda: len(col.output()) >= 3, 5)
         time.sleep(0.3)
         col.term()
         msgs = [e["message"] for e in harness.parse_events(col.output())]
@@ -470,7 +471,7 @@ def invalid_utf8_nul_controls_crlf():
         with open(path, "ab") as f:
             for c in cases:
                 f.write(c + b"\n")
-        assert wait_for(lambda: len(col.output()) >= len(cases), 5)
+        assert until(lambda: len(col.output()) >= len(cases), 5)
         col.term()
         events = harness.parse_events(col.output())
         got = [e["message"] for e in events]
@@ -494,13 +495,13 @@ def files_and_directories_appearing_late():
         w1 = sb.writer(os.path.join(d, "new.log"), "late1")
         t1 = time.monotonic()
         w1.write(50)
-        assert wait_for(all_seen(col, [w1]), 3)
+        assert until(all_seen(col, [w1]), 3)
         lat1 = max(ts for ts, _ in col.timed_output()) - t1
         os.makedirs(late_dir)
         w2 = sb.writer(os.path.join(late_dir, "x.log"), "late2")
         t2 = time.monotonic()
         w2.write(50)
-        assert wait_for(all_seen(col, [w2]), 3)
+        assert until(all_seen(col, [w2]), 3)
         lat2 = max(ts for ts, _ in col.timed_output()) - t2
         finish(col, [w1, w2])
         check(col.output(), [w1, w2])
@@ -536,7 +537,7 @@ def unreadable_file_picked_up_when_readable():
                     "--clear-groups"])
         # stderr file must be writable by nobody: it is opened by us
         col.start()
-        assert wait_for(lambda: "secret.log" in col.stderr(), 3), \
+        assert until(lambda: "secret.log" in col.stderr(), 3), \
             "unreadable file not reported"
         cpu0 = col.cpu_seconds()
         time.sleep(2)
@@ -546,7 +547,7 @@ def unreadable_file_picked_up_when_readable():
         t0 = time.monotonic()
         os.chmod(path, 0o644)
         w.write(50)
-        assert wait_for(all_seen(col, [w]), 3), "not picked up"
+        assert until(all_seen(col, [w]), 3), "not picked up"
         assert time.monotonic() - t0 < 1.5
         col.term()
         check(col.output(), [w])
@@ -587,7 +588,7 @@ def inotify_watches_exhausted_falls_back_to_polling():
             w2 = sb.writer(os.path.join(d, "b.log"), f"nw{limit}b")
             t0 = time.monotonic()
             w2.write(20)
-            assert wait_for(all_seen(col, [w2]), 3), "late file missed"
+            assert until(all_seen(col, [w2]), 3), "late file missed"
             lat = time.monotonic() - t0
             cpu0 = col.cpu_seconds()
             time.sleep(1)
@@ -617,7 +618,7 @@ def inotify_queue_overflow():
         w = sb.writer(os.path.join(d, "app.log"), "ovf")
         col = sb.collector(base_args(sb, f"app={d}/*.log")).start()
         w.write(100)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         col.stop()
         for i in range(limit + 2000):
             with open(os.path.join(d, f"junk-{i}.tmp"), "wb"):
@@ -648,7 +649,7 @@ def blocked_stdout_bounded_memory():
         w = sb.writer(os.path.join(d, "app.log"), "blk")
         col = sb.collector(base_args(sb, f"app={d}/app.log")).start()
         w.write(10)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         col.paused.set()
         for _ in range(400):
             chunk = []
@@ -682,16 +683,16 @@ def health_file_tracks_the_loop():
         w = sb.writer(os.path.join(d, "app.log"), "hf")
         col = sb.collector(base_args(sb, f"app={d}/app.log",
                                      extra=("--health-file", alive))).start()
-        assert wait_for(lambda: os.path.exists(alive), 3), "never created"
+        assert until(lambda: os.path.exists(alive), 3), "never created"
 
         def moved_since(m):
             return lambda: os.stat(alive).st_mtime_ns > m
         m = os.stat(alive).st_mtime_ns
-        assert wait_for(moved_since(m), 2), "not touched while idle"
+        assert until(moved_since(m), 2), "not touched while idle"
         col.paused.set()                       # stdout blocked
         w.write(20000)
         m = os.stat(alive).st_mtime_ns
-        assert wait_for(moved_since(m), 2), "not touched with stdout blocked"
+        assert until(moved_since(m), 2), "not touched with stdout blocked"
         col.paused.clear()
         col.proc.send_signal(signal.SIGSTOP)
         try:
@@ -701,7 +702,7 @@ def health_file_tracks_the_loop():
             assert os.stat(alive).st_mtime_ns == m, "touched while stopped"
         finally:
             col.proc.send_signal(signal.SIGCONT)
-        assert wait_for(moved_since(m), 2), "not touched after SIGCONT"
+        assert until(moved_since(m), 2), "not touched after SIGCONT"
         finish(col, [w], timeout=20)
         check(col.output(), [w])
 
@@ -712,7 +713,7 @@ def health_file_tracks_the_loop():
         col = sb.collector(base_args(sb, f"app={d}/app.log",
                                      extra=("--health-file", bad))).start()
         w.write(10)
-        assert wait_for(all_seen(col, [w]), 5)
+        assert until(all_seen(col, [w]), 5)
         time.sleep(1.2)                        # two more reconcile passes
         w.write(10)
         finish(col, [w])
@@ -770,7 +771,7 @@ def sigterm_while_busy_stops_promptly_without_repeats():
             w.f.write("".join(chunk).encode())
         col = sb.collector(base_args(sb, f"app={d}/app.log",
                                      extra=("--drain-ms", "1000"))).start()
-        assert wait_for(lambda: len(col.output()) > 1000, 10)
+        assert until(lambda: len(col.output()) > 1000, 10)
         t0 = time.monotonic()
         col.term(timeout=10)
         took = time.monotonic() - t0

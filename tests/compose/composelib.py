@@ -1,16 +1,15 @@
 """composelib.py -- what the Compose suites share: running commands, one
 Compose project (its containers, exec, redis-cli, teardown), HTTP to nginx
-on the host, polling, and the collector's output read back for the
+on the host, and the collector's output read back for the
 exactly-once checks.
 
-    from composelib import Project, engine_or_skip, wait_for
+    from composelib import Project, engine_or_skip
     engine_or_skip()                      # Skip when no engine answers
     p = Project("webstack-x", 3100, files=("compose.yaml",))
     p.compose("up", "-d"); p.one("redis-primary"); p.teardown()
 
 Standard library only, like every test in tests/.
 """
-import http.client
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import sys
 import threading
 import time
 
+from httpc import http_get
 from tap import Skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -66,23 +66,6 @@ def engine_or_skip():
     return cmd
 
 
-def wait_for(what, fn, timeout, interval=0.5):
-    """Poll fn() until it returns a true value; return it or fail."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (OSError, http.client.HTTPException, RuntimeError) as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s "
-                                 f"(last: {last!r})")
-        time.sleep(interval)
-
-
 def inspect(cid, fmt):
     return run(["docker", "inspect", "-f", fmt, cid]).stdout.strip()
 
@@ -92,20 +75,6 @@ def dexec(cid, script, timeout=30, check=True):
                timeout=timeout, check=check)
 
 
-def http_get(port, path, cookie=None, timeout=5):
-    """One GET to 127.0.0.1:port on a fresh connection: (status, headers
-    dict, body str)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        h = {"Connection": "close"}
-        if cookie:
-            h["Cookie"] = cookie
-        c.request("GET", path, headers=h)
-        r = c.getresponse()
-        body = r.read().decode("utf-8", "replace")
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
-    finally:
-        c.close()
 
 
 def tcp_from(cid, host, port, timeout=3):

@@ -18,6 +18,7 @@ Debian's archive).  Teardown removes the project's containers, networks
 and volumes even when a case fails.  Skips (77) only when no Docker engine
 is reachable.  Port: the stack's 3000 (WEBSTACK_PORT overrides it).
 """
+import functools
 import http.client
 import json
 import os
@@ -27,9 +28,10 @@ import time
 import uuid
 
 import composelib
+import httpc
 from composelib import (Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, session_cookie, tcp_from,
-                        wait_for)
+                        inspect, log, run, session_cookie, tcp_from)
+from poll import wait_for
 from tap import Suite, teardown_guard
 
 PROJECT = "wstest" + uuid.uuid4().hex[:8]
@@ -66,8 +68,8 @@ def redis_cli(service, *args):
     return P.redis_cli(service, *args)
 
 
-def http_get(path, cookie=None, timeout=5):
-    return composelib.http_get(PORT, path, cookie=cookie, timeout=timeout)
+# Requests to the published port.
+http_get = functools.partial(httpc.http_get, PORT)
 
 
 def root_ok():

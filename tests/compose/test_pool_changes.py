@@ -43,10 +43,11 @@ import os
 import time
 import uuid
 
-import composelib
 import kaload
 from composelib import (Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, wait_for)
+                        inspect, log, run)
+from poll import wait_for
+from httpc import http_get
 from tap import Suite, teardown_guard
 
 PORT = int(os.environ.get("POOL_TEST_PORT", "3102"))
@@ -183,7 +184,7 @@ def setup():
     P.cmd = engine_or_skip()
     P.build_images()
     compose("up", "-d", "--scale", "fcgi-app=3", timeout=300)
-    wait_for("GET / answers", lambda: composelib.http_get(PORT, "/")[0]
+    wait_for("GET / answers", lambda: http_get(PORT, "/")[0]
              == 200, UP_TIMEOUT)
     settled(3)
 

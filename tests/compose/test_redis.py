@@ -26,6 +26,7 @@ ran themselves, even when a case fails.  Skips (77) only when no Docker
 engine is reachable.  Environment: REDIS_TEST_PORT (3101) and
 REDIS_TEST_NET (10.213.58, the data network's /24) move the stack.
 """
+import functools
 import json
 import os
 import re
@@ -34,8 +35,10 @@ import threading
 import time
 
 import composelib
+import httpc
 from composelib import (Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, session_cookie, wait_for)
+                        inspect, log, run, session_cookie)
+from poll import wait_for
 from tap import Suite, teardown_guard
 
 PORT = int(os.environ.get("REDIS_TEST_PORT", "3101"))
@@ -62,8 +65,8 @@ t = Suite()
 
 # -- helpers -----------------------------------------------------------------
 
-def http_get(path, cookie=None, timeout=5):
-    return composelib.http_get(PORT, path, cookie=cookie, timeout=timeout)
+# Requests to the published port.
+http_get = functools.partial(httpc.http_get, PORT)
 
 
 def cli(service, *args):

@@ -39,7 +39,9 @@ import uuid
 
 import composelib
 from composelib import (Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, wait_for)
+                        inspect, log)
+from poll import wait_for
+from httpc import http_get
 from tap import Suite, teardown_guard
 
 PROJECT = "wsrot" + uuid.uuid4().hex[:8]
@@ -195,7 +197,7 @@ def setup():
     P.compose("up", "-d", "--scale", "fcgi-app=2", timeout=300)
 
     def root_ok():
-        s, _, _ = composelib.http_get(PORT, "/")
+        s, _, _ = http_get(PORT, "/")
         return s == 200
     wait_for("GET / answers 200", root_ok, 120)
     wait_for("2 app instances healthy", lambda: all(

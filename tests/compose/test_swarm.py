@@ -15,6 +15,7 @@ volumes and networks are removed even when a case fails.  Images are the
 ones test_compose_stack.py builds (built here too if missing; layer cache).  Skips
 (77) only when no Docker engine is reachable.  Port: the stack's 3000.
 """
+import functools
 import json
 import os
 import shutil
@@ -27,7 +28,9 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 import swarm_stack
 import composelib
-from composelib import log, run, wait_for
+import httpc
+from composelib import log, run
+from poll import wait_for
 from tap import Skip, Suite, teardown_guard
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -38,8 +41,8 @@ t = Suite()
 state = {"joined": False, "gwbridge_before": True, "tmp": None}
 
 
-def http_get(path, cookie=None, timeout=5):
-    return composelib.http_get(PORT, path, cookie=cookie, timeout=timeout)
+# Requests to the published port.
+http_get = functools.partial(httpc.http_get, PORT)
 
 
 def root_ok():

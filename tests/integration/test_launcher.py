@@ -19,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.path.join(os.path.dirname(HERE), "lib")
 
 from tap import Suite, Skip
-from stack import Stack, StackError, APP_BIN, http_get
+from stack import Stack, StackError, APP_BIN
+from httpc import http_get
 
 BASE = 20400
 t = Suite()

@@ -33,7 +33,7 @@ from tap import Suite, Skip
 import stack as stacklib
 from stack import (Stack, StackError, APP_BIN, NGINX_DIR,
                    NGINX_LIMITS, limit_values)
-from httpc import (Response, check_json, header_of,
+from httpc import (Response, check_json, header_of, http_get, read_answer,
                    headers_of, check_security_headers)
 
 BASE = 20500
@@ -61,8 +61,15 @@ def get(port, path, src, method="GET", headers=None, body=None,
         timeout=10.0):
     """One request from source address src on a fresh connection:
     (status, header pairs, body)."""
-    return stacklib.http_get(port, path, headers=headers, method=method,
+    return http_get(port, path, headers=headers, method=method,
                              body=body, timeout=timeout, source=src)
+
+
+def answer_of(data):
+    """(status, header pairs, body) of a whole answer read off a socket."""
+    r = Response(data)
+    return r.status, [(n, v) for n, vs in r.headers.items() for v in vs], \
+        r.body
 
 
 def check_429(status, hdrs, body):
@@ -425,23 +432,6 @@ def ms(client):
         if client.latencies else "-"
 
 
-def read_answer(c):
-    """The one response a held connection got, read whole (headers and
-    Content-Length bytes of body): (status, header pairs, body)."""
-    data = b""
-    while True:
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            r = Response(data)
-            if len(body) >= int(r.header("content-length") or 0):
-                break
-        d = c.recv(65536)
-        assert d, f"closed after {data[:200]!r}"
-        data += d
-    pairs = [(n, v) for n, vs in r.headers.items() for v in vs]
-    return r.status, pairs, r.body
-
-
 @t.case
 def requests_in_progress_over_the_limit_get_429(s):
     """CONN requests in progress from one address (each a POST whose body
@@ -466,7 +456,7 @@ def requests_in_progress_over_the_limit_get_429(s):
             held.append(c)
         answered, _, _ = select.select(held, [], [], 5)
         assert len(answered) == 1, f"{len(answered)} of {CONN + 1} answered"
-        check_429(*read_answer(answered[0]))
+        check_429(*answer_of(read_answer(answered[0])))
         # The other CONN are held, not answered.
         time.sleep(0.2)
         rest = [c for c in held if c is not answered[0]]

@@ -1,11 +1,48 @@
-"""httpc.py -- raw-socket HTTP helpers for the through-nginx tests.
+"""httpc.py -- the tests' HTTP client side.
 
-Owns: sending exact bytes to nginx (requests http.client refuses to
-build: garbage request lines, NUL, oversized headers) and parsing what
-comes back, strictly enough to catch HTML or a malformed answer.
+Owns: the one request helper every tier uses (http_get: one request on a
+fresh connection, the answer's headers as ordered pairs that can also be
+looked up by name), sending exact bytes to nginx (requests http.client
+refuses to build: garbage request lines, NUL, oversized headers) and
+reading or parsing what comes back, strictly enough to catch HTML or a
+malformed answer.
 """
+import http.client
 import json
 import socket
+
+
+class Headers(list):
+    """An answer's header (name, value) pairs in order (a name may repeat,
+    as Set-Cookie does).  get(name) is the first value of that name, in
+    any case, or default."""
+
+    def get(self, name, default=None):
+        name = name.lower()
+        for k, v in self:
+            if k.lower() == name:
+                return v
+        return default
+
+
+def http_get(port, path, headers=None, method="GET", body=None,
+             timeout=10.0, source=None, cookie=None):
+    """One request to 127.0.0.1:port on a fresh connection, from the
+    loopback address source (None: the kernel's choice), with cookie as
+    its Cookie header if given: (status, Headers, body bytes).  Raises
+    OSError or http.client.HTTPException when nothing answers."""
+    h = dict(headers or {})
+    if cookie:
+        h["Cookie"] = cookie
+    c = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=timeout,
+        source_address=(source, 0) if source else None)
+    try:
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return r.status, Headers(r.getheaders()), r.read()
+    finally:
+        c.close()
 
 
 def raw(port, data, timeout=5.0):
@@ -14,18 +51,25 @@ def raw(port, data, timeout=5.0):
     Returns the bytes received (b"" when nginx closed without a word)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
         c.sendall(data)
-        chunks = []
-        try:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                chunks.append(d)
-                if _complete(b"".join(chunks)):
-                    break
-        except (socket.timeout, ConnectionResetError):
-            pass
-        return b"".join(chunks)
+        return read_answer(c)
+
+
+def read_answer(c):
+    """Read from connected socket c until one whole answer with a
+    Content-Length is in, the peer closes, or c's timeout passes; return
+    the bytes read."""
+    chunks = []
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            chunks.append(d)
+            if _complete(b"".join(chunks)):
+                break
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return b"".join(chunks)
 
 
 def _complete(buf):

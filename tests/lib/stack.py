@@ -27,7 +27,6 @@ Redis primary B+10, replicas B+11 and B+12.
 import argparse
 import ctypes
 import functools
-import http.client
 import os
 import pwd
 import grp
@@ -42,6 +41,7 @@ import time
 
 import redis_wire as resp
 from redis_wire import RedisError  # noqa: F401  (callers catch it)
+from httpc import http_get
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -133,22 +133,6 @@ def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
 
 # --- HTTP helpers ---------------------------------------------------------
 
-def http_get(port, path, headers=None, method="GET", body=None,
-             timeout=10.0, source=None):
-    """One request on a fresh connection, from the loopback address source
-    (None: the kernel's choice); returns (status, headers, body).
-
-    headers in the answer is a list of (name, value) pairs (Set-Cookie may
-    repeat).  Raises OSError when nothing answers."""
-    c = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=timeout,
-        source_address=(source, 0) if source else None)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, r.getheaders(), r.read()
-    finally:
-        c.close()
 
 
 # --- processes ------------------------------------------------------------

@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 import fcgi_client
 from tap import Skip
+from poll import wait_for  # noqa: F401  (tests call P.wait_for)
 
 APP_BIN = (os.environ.get("FCGI_APP_BIN")
            or os.path.join(ROOT, "fcgi-app", "fcgi-app"))
@@ -43,19 +44,6 @@ def need_binaries():
         raise Skip("redis-server not installed")
 
 
-def wait_until(pred, timeout, step=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = pred()
-        except Exception:
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for "
-                                 f"{what}")
-        time.sleep(step)
 
 
 def _die_with_parent():
@@ -125,7 +113,7 @@ class Redis:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
         log.close()
-        wait_until(lambda: self.cmd("PING") == "PONG", 5, what="redis PING")
+        wait_for("redis PING", lambda: self.cmd("PING") == "PONG", 5)
         return self
 
     def cmd(self, *args, timeout=2.0):
@@ -210,9 +198,10 @@ class App:
         if wait:
             n = int(self.env.get("APP_WORKERS", "1"))
             try:
-                wait_until(lambda: self.healthy()
+                wait_for("fcgi-app /healthz",
+                         lambda: self.healthy()
                            and len(self.workers()) >= n,
-                           10, what="fcgi-app /healthz")
+                         10)
             except AssertionError as e:
                 raise AssertionError(f"{e}; workers {self.workers()}, "
                                      f"exit {self.proc.poll()}, output: "

@@ -100,9 +100,10 @@ def assert_fast(lat, what=""):
 
 
 def fd_back_to(pid, baseline, timeout, what):
-    P.wait_until(lambda: P.nfds(pid) <= baseline, timeout,
-                 what=f"{what}: worker fds back to {baseline} "
-                      f"(now {P.nfds(pid)})")
+    P.wait_for(f"{what}: worker fds back to {baseline} "
+                      f"(now {P.nfds(pid)})",
+               lambda: P.nfds(pid) <= baseline,
+               timeout)
 
 
 def request_head(method, uri, keep=False, extra=None):
@@ -122,8 +123,9 @@ def stalled_half_head_holds_nothing_and_is_closed_at_deadline(env):
     try:
         s.sendall(half)
         t_sent = time.monotonic()
-        P.wait_until(lambda: P.nfds(pid) >= fd0 + 1, 1,
-                     what="the worker holding the stalled connection")
+        P.wait_for("the worker holding the stalled connection",
+                   lambda: P.nfds(pid) >= fd0 + 1,
+                   1)
         time.sleep(0.1)               # and it has seen the half head
         served_fast(a, 200, what="while a head is stalled: ")
         assert time.monotonic() - t_sent < HEAD_MS / 1000 - 0.5, \
@@ -168,9 +170,10 @@ def thousand_idle_kept_connections_cost_no_latency_and_no_fds(env):
             if i % 2 == 0:
                 r = c.request("GET", "/healthz")
                 assert r.status == 200, (i, r)
-        P.wait_until(lambda: P.nfds(pid) >= fd0 + IDLE_CONNS, 5,
-                     what=f"worker holding the {IDLE_CONNS} connections "
-                          f"(fds {P.nfds(pid)}, baseline {fd0})")
+        P.wait_for(f"worker holding the {IDLE_CONNS} connections "
+                          f"(fds {P.nfds(pid)}, baseline {fd0})",
+                   lambda: P.nfds(pid) >= fd0 + IDLE_CONNS,
+                   5)
         served_fast(a, 200, what=f"with {IDLE_CONNS} idle connections: ")
         # the idle ones are alive, not dropped
         for c in held[:6] + held[-6:]:
@@ -306,8 +309,10 @@ def crafted_params_record_costs_one_worker_and_its_in_flight_only(env):
             assert c.at_eof(3), "crafted record did not end the connection"
         finally:
             c.close()
-        P.wait_until(lambda: len(a.workers()) == 2
-                     and a.workers() != before, 3, what="respawn")
+        P.wait_for("respawn",
+                   lambda: len(a.workers()) == 2
+                     and a.workers() != before,
+                   3)
         t_respawn = time.monotonic()
         time.sleep(1.0)
     after = a.workers()

@@ -86,7 +86,7 @@ def bad_cookies_leave_fds_flat(env):
     hammer(env, 0, WARMUP)
     rss0, fd0 = rss_kb(pid), nfds(pid)
     hammer(env, WARMUP, TOTAL - WARMUP)
-    P.wait_until(lambda: nfds(pid) <= fd0, 3, what="fds back to baseline")
+    P.wait_for("fds back to baseline", lambda: nfds(pid) <= fd0, 3)
     rss1, fd1 = rss_kb(pid), nfds(pid)
     print(f"# worker {pid}: rss {rss0} -> {rss1} kB, fds {fd0} -> {fd1}",
           file=sys.stderr)

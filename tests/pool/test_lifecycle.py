@@ -183,9 +183,10 @@ def sighup_rolling_restart_fails_no_request(env):
     with Load(a) as load:
         time.sleep(0.5)
         a.signal(signal.SIGHUP)
-        P.wait_until(lambda: len(set(a.workers()) & set(before)) == 0
-                     and len(a.workers()) == 2, 10,
-                     what="every worker replaced")
+        P.wait_for("every worker replaced",
+                   lambda: len(set(a.workers()) & set(before)) == 0
+                     and len(a.workers()) == 2,
+                   10)
         time.sleep(0.5)
     assert load.ok > 50, f"only {load.ok} requests during the test"
     assert not load.failures, f"{len(load.failures)} failed: " \
@@ -205,9 +206,11 @@ def sigkill_worker_respawned_within_a_second(env):
         victim = a.workers()[0]
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        P.wait_until(lambda: len(a.workers()) == 2
-                     and victim not in a.workers(), 1.0, step=0.01,
-                     what="respawn within 1 s")
+        P.wait_for("respawn within 1 s",
+                   lambda: len(a.workers()) == 2
+                     and victim not in a.workers(),
+                   1.0,
+                   0.01)
         dt = time.monotonic() - t_kill
         time.sleep(1.0)
         late = [f for f in load.failures if f[0] > t_kill + 0.05]
@@ -228,19 +231,21 @@ def recycle_after_max_requests(env):
     for i in range(100):
         r = a.get("/hello/r", timeout=5)
         assert r.status == 200, (i, r)
-    P.wait_until(lambda: a.workers() and a.workers() != first, 3,
-                 what="recycled worker")
+    P.wait_for("recycled worker",
+               lambda: a.workers() and a.workers() != first,
+               3)
     # A worker asks at 20 served; its replacement is counted when READY,
     # and the old one serves on until then, so 100 requests make at least
     # two generations (the last may still be starting: wait for it).
-    P.wait_until(lambda: P.metric(a.metrics(), "fcgi_app_worker_restarts"
-                                  "_total", reason="recycle") >= 2, 3,
-                 what="two recycles")
+    P.wait_for("two recycles",
+               lambda: P.metric(a.metrics(), "fcgi_app_worker_restarts"
+                                  "_total", reason="recycle") >= 2,
+               3)
     m = a.metrics()
     assert P.metric(m, "fcgi_app_worker_restarts_total", reason="crash") == 0
     assert P.metric(m, "fcgi_app_workers_alive") >= 1
     assert len(a.workers()) <= 2, a.workers()      # old one drains away
-    P.wait_until(lambda: len(a.workers()) == 1, 5, what="old one gone")
+    P.wait_for("old one gone", lambda: len(a.workers()) == 1, 5)
 
 
 @t.case
@@ -254,13 +259,14 @@ def sigusr1_reopens_renamed_log(env):
     os.rename(path, path + ".1")
     a.get("/hello/between")          # still goes to the renamed file
     a.signal(signal.SIGUSR1)
-    P.wait_until(lambda: os.path.exists(path), 2, what="master reopen")
+    P.wait_for("master reopen", lambda: os.path.exists(path), 2)
     time.sleep(0.2)                  # workers get the forwarded signal
     for _ in range(6):               # reach both workers
         a.get("/hello/after")
     # a worker writes its log once per loop turn, just after the answers
-    P.wait_until(lambda: open(path).read().count("/hello/after") == 6, 1,
-                 what="six /hello/after lines in the new file")
+    P.wait_for("six /hello/after lines in the new file",
+               lambda: open(path).read().count("/hello/after") == 6,
+               1)
     new = open(path).read()
     old = open(path + ".1").read()
     assert "/hello/before" in old and "/hello/between" in old, old
@@ -280,10 +286,12 @@ def crash_loop_backs_off(env):
         victim = a.workers()[0]
         t0 = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        P.wait_until(lambda: a.workers() and a.workers()[0] != victim, 5,
-                     step=0.005, what="respawn")
+        P.wait_for("respawn",
+                   lambda: a.workers() and a.workers()[0] != victim,
+                   5,
+                   0.005)
         gaps.append(time.monotonic() - t0)
-        P.wait_until(a.healthy, 5, what="serving again")
+        P.wait_for("serving again", a.healthy, 5)
     assert gaps[0] < 0.5, gaps
     assert gaps[3] > gaps[1] and gaps[3] >= 0.35, \
         f"no backoff in a crash loop: {gaps}"

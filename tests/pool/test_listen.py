@@ -131,7 +131,7 @@ def name_with_several_addresses_binds_the_local_one(env):
     a = env.app("pool-alias:23054", REDIS_PORT, {"APP_WORKERS": "1"},
                 name="alias", wait=False, hosts=hosts)
     a.listen = "127.0.0.2:23054"
-    P.wait_until(a.healthy, 10, what="fcgi-app on 127.0.0.2")
+    P.wait_for("fcgi-app on 127.0.0.2", a.healthy, 10)
     assert a.get("/healthz").status == 200
     assert refused(socket.AF_INET, "127.0.0.1", 23054), \
         "bound more than the name's local address"
@@ -161,8 +161,9 @@ def fd_exhaustion_pauses_accepts_then_recovers(env):
         for _ in range(120):
             s = socket.create_connection(("127.0.0.1", 23053), timeout=2)
             held.append(s)
-        P.wait_until(lambda: "pausing accepts" in a.output(), 3,
-                     what="EMFILE noticed")
+        P.wait_for("EMFILE noticed",
+                   lambda: "pausing accepts" in a.output(),
+                   3)
         P.time.sleep(1.0)
         cpu0 = sum(int(x) for x in open(f"/proc/{worker}/stat").read()
                    .rsplit(")", 1)[1].split()[11:13])
@@ -174,7 +175,7 @@ def fd_exhaustion_pauses_accepts_then_recovers(env):
     finally:
         for s in held:
             s.close()
-    P.wait_until(a.healthy, 5, what="serving after fds freed")
+    P.wait_for("serving after fds freed", a.healthy, 5)
     assert a.workers() == [worker], "worker died"
 
 

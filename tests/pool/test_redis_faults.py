@@ -190,7 +190,7 @@ def server_closing_at_auth_is_not_retried(env):
             time.sleep(0.05)
         assert len(accepted) - n <= 6, len(accepted) - n
         # the log is written once per loop turn, just after the answers
-        P.wait_until(lambda: "redis" in a.output(), 1, what="a redis line")
+        P.wait_for("a redis line", lambda: "redis" in a.output(), 1)
     finally:
         srv.close()
 
@@ -245,9 +245,10 @@ def acl_user_and_database_are_used(env):
     try:
         r, dt = timed(a, "/")
         assert_503(r, dt, "/ with keys denied by ACL")
-        P.wait_until(lambda: "NOPERM" in a.output()
-                     or "no permissions" in a.output(), 1,
-                     what="the ACL refusal in the log")
+        P.wait_for("the ACL refusal in the log",
+                   lambda: "NOPERM" in a.output()
+                     or "no permissions" in a.output(),
+                   1)
     finally:
         env.r.cmd("ACL", "DELUSER", "appuser")
 

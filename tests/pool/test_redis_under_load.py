@@ -89,8 +89,10 @@ def redis_sigstop_3s_under_load_bounded_503s_then_all_200(env):
             finally:
                 r.signal(signal.SIGCONT)
             t_cont = time.monotonic()
-            P.wait_until(lambda: r.cmd("PING") == "PONG", 2, step=0.005,
-                         what="PONG after SIGCONT")
+            P.wait_for("PONG after SIGCONT",
+                       lambda: r.cmd("PING") == "PONG",
+                       2,
+                       0.005)
             t_pong = time.monotonic()
             first = a.get("/", cookie=kept)      # the first request after
             time.sleep(STALL_BACK_S + 1.5)

@@ -253,9 +253,10 @@ def access_log_combined_format(env):
     env.a.get("/hello/log", headers={"User-Agent": 'ua "quoted"\x01',
                                      "Referer": "http://r/"})
     path = os.path.join(env.logdir, "pooltest.log")
-    line = P.wait_until(lambda: [ln for ln in open(path).read().splitlines()
-                                 if "/hello/log" in ln], 2,
-                        what="access line")[-1]
+    line = P.wait_for("access line",
+                      lambda: [ln for ln in open(path).read().splitlines()
+                                 if "/hello/log" in ln],
+                      2)[-1]
     pat = (r'^127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d '
            r'\+0000\] "GET /hello/log HTTP/1\.1" 200 \d+ "http://r/" '
            r'"ua \\x22quoted\\x22\\x01"$')
@@ -351,8 +352,9 @@ def slow_request_heads_do_not_stall_the_loop(env):
         assert eof, "stalled head never closed"
         assert 3.5 < waited + 0.2 < 7.0, f"closed after {waited:.1f}s"
         # the warning is written with the loop turn's other lines
-        P.wait_until(lambda: "request head incomplete" in a.output(), 1,
-                     what="the head-deadline warning in the log")
+        P.wait_for("the head-deadline warning in the log",
+                   lambda: "request head incomplete" in a.output(),
+                   1)
     finally:
         for c in slow:
             c.close()

@@ -31,6 +31,7 @@ HOST = "127.0.0.1"
 
 import redis_wire as resp
 from redis_wire import RedisError  # noqa: F401  (tests import it from here)
+from poll import wait_for  # noqa: F401  (tests import it from here)
 
 
 class Conn:
@@ -65,23 +66,6 @@ class Conn:
         return resp.read(self.f)
 
 
-def wait_for(what, fn, timeout, interval=0.05):
-    """Call fn() until it returns a true value or timeout seconds pass.
-    Exceptions count as "not yet".  Returns the value; raises
-    AssertionError naming `what` (and the last exception) on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = fn()
-            if v:
-                return v
-        except (OSError, RedisError) as e:
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s%s" % (
-                timeout, what, " (last error: %s)" % last if last else ""))
-        time.sleep(interval)
 
 
 def info(conn, section="replication"):
