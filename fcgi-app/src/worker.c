@@ -65,8 +65,9 @@
 
 #define WORKER_MAX_CONNS   65536   /* connections one process holds */
 #define WORKER_IDLE_MS     300000  /* close a kept connection idle this long
-                                    * (nginx closes its own after 30 s:
-                                    * nginx/nginx.conf keepalive_timeout) */
+                                    * (nginx closes its own after 30 s: the
+                                    * upstream block's keepalive_timeout,
+                                    * written by nginx/upstream-watch.sh) */
 #define WORKER_LINGER_MS   2000    /* wait for the peer's close at most */
 #define WORKER_PEEK_MAX    65536   /* bytes of a request we frame */
 #define WORKER_HEAD_MS     5000    /* a request head must arrive by then */
