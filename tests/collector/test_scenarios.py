@@ -74,47 +74,33 @@ def rotation_every_second():
         assert w.gen >= 3, f"only {w.gen} rotations"
 
 
-@t.case
-def rename_cascade():
-    """log -> log.1 -> log.2; only 'log' matches the input.  After the
-    first 0.7 s the cascade runs before every write (last is never reset),
-    so log.2 is renamed over many times while the collector drains it."""
-    with Sandbox("cascade") as sb:
+@t.each(("rename_cascade",
+         dict(pattern="app.log", lines=3500, period=0.7, late=20)),
+        ("rename_cascade_all_names_watched",
+         dict(pattern="app.log*", lines=2500, period=0.6, late=0)))
+def rename_cascade(pattern, lines, period, late):
+    """log -> log.1 -> log.2 every `period` seconds, while the collector
+    drains them.  With the pattern 'app.log' only the live name is an
+    input: after the first period the cascade runs before every write, so
+    log.2 is renamed over many times, and `late` lines still go to the old
+    file after each rename.  With 'app.log*' every name is watched: a
+    renamed file keeps its identity (dev, inode), so nothing is read
+    twice."""
+    with Sandbox("cascade" + ("2" if pattern.endswith("*") else "")) as sb:
         d = logs(sb)
         path = os.path.join(d, "app.log")
-        w = sb.writer(path, "cas")
-        col = sb.collector(base_args(sb, f"app={path}")).start()
+        w = sb.writer(path, "cas" + ("2" if pattern.endswith("*") else ""))
+        col = sb.collector(base_args(
+            sb, f"app={os.path.join(d, pattern)}")).start()
         last = time.monotonic()
-        for n in paced(3500, RATE, 5):
+        for n in paced(lines, RATE, 5):
             w.write(n)
-            if time.monotonic() - last >= 0.7:
+            if time.monotonic() - last >= period:
                 if os.path.exists(path + ".1"):
                     os.rename(path + ".1", path + ".2")
                 os.rename(path, path + ".1")
-                w.write(20)                      # late writes to old file
-                open(path, "ab").close()
-                w.reopen()
-                last = time.monotonic()
-        finish(col, [w])
-        check(col.output(), [w])
-
-
-@t.case
-def rename_cascade_all_names_watched():
-    """The same cascade with 'app.log*' watched: a renamed file keeps its
-    identity (dev, inode), so nothing is read twice."""
-    with Sandbox("cascade2") as sb:
-        d = logs(sb)
-        path = os.path.join(d, "app.log")
-        w = sb.writer(path, "cas2")
-        col = sb.collector(base_args(sb, f"app={path}*")).start()
-        last = time.monotonic()
-        for n in paced(2500, RATE, 5):
-            w.write(n)
-            if time.monotonic() - last >= 0.6:
-                if os.path.exists(path + ".1"):
-                    os.rename(path + ".1", path + ".2")
-                os.rename(path, path + ".1")
+                if late:
+                    w.write(late)                # late writes to old file
                 open(path, "ab").close()
                 w.reopen()
                 last = time.monotonic()

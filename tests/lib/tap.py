@@ -59,6 +59,24 @@ class Suite:
         self.cases.append(fn)
         return fn
 
+    def each(self, *variants):
+        """Decorator: one case per (name, keyword arguments) variant of the
+        same function, called with those arguments (after the setup's
+        context when it takes one more positional parameter), in place of
+        copies of a case that differ only in their values."""
+        def deco(fn):
+            code = fn.__code__
+            for name, kw in variants:
+                takes_ctx = code.co_argcount > len(kw)
+
+                def case(ctx=None, _kw=kw, _ctx=takes_ctx):
+                    return fn(ctx, **_kw) if _ctx else fn(**_kw)
+                case.__name__ = name
+                case.__doc__ = fn.__doc__
+                self.cases.append(case)
+            return fn
+        return deco
+
     def report(self, name, ok, reason=""):
         if ok:
             self.passed += 1
