@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 import fcgi_client
 from tap import Skip, Suite
-from tier import (HOST, ROOT, Tier, port_free,
+from tier import (HOST, ROOT, Tier, port_free, start_trio,
                   wait_aof_settled, wait_for)
 
 BASE = 21800
@@ -138,16 +138,7 @@ def setup():
         tier = ctx.tier
         for p in (NOWHERE, DEAD_PRIMARY, APP_A[1], APP_B[1]):
             assert port_free(p), "port %d is in use" % p
-        env = {"REDIS_SENTINELS": sentinel_list()}
-        tier.start_primary(BASE, env)
-        tier.start_replica(1, BASE + 1, BASE, env)
-        tier.start_replica(2, BASE + 2, BASE, env)
-        for i, port in enumerate(SENTINELS, 1):
-            tier.start_sentinel(i, port, BASE)
-        for p in (BASE + 1, BASE + 2):
-            wait_for("replica %d link up" % p,
-                     lambda p=p: tier.info(p)["master_link_status"] == "up",
-                     15)
+        start_trio(tier, BASE, SENTINELS)
 
         def complete(sp):
             with tier.conn(sp, None, tier.secret("sentinel-admin")) as c:

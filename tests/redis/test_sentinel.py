@@ -16,7 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 from tap import Suite
-from tier import HOST, Tier, RedisError, wait_for
+from tier import HOST, Tier, RedisError, start_trio, wait_for
 
 BASE = 21300
 SENTINELS = [21310, 21311, 21312]
@@ -33,17 +33,7 @@ def pairs(flat):
 def setup():
     tier = Tier()
     try:
-        env = {"REDIS_SENTINELS": " ".join("%s:%d" % (HOST, p)
-                                           for p in SENTINELS)}
-        tier.start_primary(BASE, env)
-        tier.start_replica(1, BASE + 1, BASE, env)
-        tier.start_replica(2, BASE + 2, BASE, env)
-        for i, port in enumerate(SENTINELS, 1):
-            tier.start_sentinel(i, port, BASE)
-        for p in (BASE + 1, BASE + 2):
-            wait_for("replica %d link up" % p,
-                     lambda p=p: tier.info(p)["master_link_status"] == "up",
-                     15)
+        start_trio(tier, BASE, SENTINELS)
     except BaseException:
         tier.close()
         raise

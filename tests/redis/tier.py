@@ -300,12 +300,19 @@ class Tier:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_trio(tier, base):
-    """Primary on base, replicas 1 and 2 on base+1 and base+2, both linked.
-    Returns (primary_port, replica_ports)."""
-    tier.start_primary(base)
-    tier.start_replica(1, base + 1, base)
-    tier.start_replica(2, base + 2, base)
+def start_trio(tier, base, sentinels=()):
+    """Primary on base, replicas 1 and 2 on base+1 and base+2, both linked;
+    with sentinels (ports), a Sentinel on each, and every node told of
+    them (REDIS_SENTINELS).  Returns (primary_port, replica_ports)."""
+    env = None
+    if sentinels:
+        env = {"REDIS_SENTINELS": " ".join("%s:%d" % (HOST, p)
+                                           for p in sentinels)}
+    tier.start_primary(base, env)
+    tier.start_replica(1, base + 1, base, env)
+    tier.start_replica(2, base + 2, base, env)
+    for i, port in enumerate(sentinels, 1):
+        tier.start_sentinel(i, port, base)
     for p in (base + 1, base + 2):
         with tier.admin(p) as c:
             wait_for("replica %d link up" % p,
