@@ -15,12 +15,10 @@ is always localhost:<published port>, never a container address.
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "compose"))
-import composelib  # noqa: E402  (tests/compose/composelib.py)
+import composelib  # tests/compose/composelib.py (run puts it on the path)
 
 import measure  # noqa: E402
 from resp import RedisError  # noqa: E402

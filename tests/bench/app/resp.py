@@ -5,14 +5,10 @@ the harness needs to check that the apps really did session work (DBSIZE,
 RANDOMKEY, GET, TTL, FLUSHALL).  Standard library only, no pipelining, no
 reconnects: a broken connection raises and fails the run.
 """
-import os
 import socket
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "..", "lib"))
-import redis_wire as wire  # noqa: E402  (the RESP format)
-from redis_wire import RedisError  # noqa: E402,F401
+import redis_wire as wire  # (the RESP format)
+from redis_wire import RedisError  # noqa: F401
 
 
 class Redis:

@@ -11,11 +11,9 @@ nginx/app/, the pool's defaults): those are the deployed ones, on purpose.
 import os
 import secrets
 import shutil
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
-import stack as stacklib  # noqa: E402  (tests/lib/stack.py)
+import stack as stacklib  # tests/lib/stack.py (run puts it on the path)
 
 import measure  # noqa: E402
 import resp     # noqa: E402
