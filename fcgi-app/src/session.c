@@ -255,6 +255,13 @@ session_write_number(struct buf *out, double d)
         buf_append(out, "-", 1);
         d = -d;
     }
+    /* An integer below 2^53 (a counter, a time in ms: every number a
+     * session holds) is exact as a long long, and its shortest digits
+     * are its decimal digits, which plain notation writes as they are.
+     * This skips up to 17 snprintf/strtod rounds per number (perf had
+     * them at 3 % of a worker's time on kept-cookie requests). */
+    if (d < 9007199254740992.0 && d == (double) (long long) d)
+        return buf_append_ll(out, (long long) d);
     for (prec = 1; prec <= 17; prec++) {
         snprintf(sci, sizeof(sci), "%.*e", prec - 1, d);
         if (strtod(sci, NULL) == d)
