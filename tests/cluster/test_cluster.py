@@ -22,9 +22,12 @@ Everything is removed on any exit (teardown; SIGTERM and the deadline
 too: tap.teardown_guard).  Skips (77) without root, a Docker engine,
 nsenter/unshare/ip, or the stack's images.
 """
+import http.client
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -33,12 +36,10 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, os.path.join(HERE, "..", "compose"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))      # by hand
+sys.path.insert(0, os.path.join(HERE, "..", "compose"))  # kaload.py
 import clusterlib  # noqa: E402
 from clusterlib import log, run, wait_for  # noqa: E402
-import composelib  # noqa: E402
 import kaload  # noqa: E402
 from tap import Skip, Suite, teardown_guard  # noqa: E402
 
@@ -53,8 +54,11 @@ LABELS = {
     2: {"webstack.redis": "replica-2", "webstack.sentinel": "3",
         "webstack.zone": "c"},
 }
+# Every request comes from this host, one client to nginx: lift the
+# per-client limits, as the compose tier does.
 ENV = dict(os.environ, WEBSTACK_SECRETS=SECRETS, WEBSTACK_PORT=str(PORT),
-           **composelib.Project.UNLIMITED)
+           NGINX_LIMIT_REQ_RATE="1000000", NGINX_LIMIT_REQ_BURST="1000000",
+           NGINX_LIMIT_CONN="65535")
 
 t = Suite()
 cluster = clusterlib.Cluster(2)
@@ -116,7 +120,38 @@ def worker_nodes():
 
 
 def http_get(path, cookie=None, timeout=5):
-    return composelib.http_get(PORT, path, cookie=cookie, timeout=timeout)
+    """One GET to the edge's port on loopback, on a fresh connection:
+    (status, {lowercase header: value}, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+    try:
+        h = {"Connection": "close"}
+        if cookie:
+            h["Cookie"] = cookie
+        c.request("GET", path, headers=h)
+        r = c.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        c.close()
+
+
+def session_cookie(headers):
+    """('connect.sid=...', session id) from a Set-Cookie header."""
+    sc = headers.get("set-cookie", "")
+    m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
+    assert m, f"no session cookie in {sc!r}"
+    return m.group(1), m.group(2)
+
+
+def port_free(port):
+    for addr in ("0.0.0.0", "127.0.0.1"):
+        with socket.socket(socket.AF_INET) as so:
+            so.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                so.bind((addr, port))
+            except OSError:
+                return False
+    return True
 
 
 def session_worker(cookie=None):
@@ -173,12 +208,14 @@ def setup():
         # tests/compose builds them; build here only what is missing
         run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
             timeout=900)
-        run(composelib.compose_cmd() + [
+        compose = (["docker-compose"] if shutil.which("docker-compose")
+                   else ["docker", "compose"])
+        run(compose + [
             "-f", os.path.join(ROOT, "compose.yaml"), "-f",
             os.path.join(ROOT, "compose.sentinel.yaml"), "build"],
             timeout=1800, cwd=ROOT)
     wait_for(f"port {PORT} free on the host",
-             lambda: composelib.port_free(PORT), 60, interval=1)
+             lambda: port_free(PORT), 60, interval=1)
     cluster.setup(labels=LABELS)
     cluster.state["secrets"] = [f"{SECRETS}-{n}" for n in (
         "redis-admin", "redis-replication", "redis-sentinel",
@@ -280,7 +317,7 @@ def session_continues_on_another_node():
     s, h, b = http_get("/session")
     assert s == 200, s
     first = json.loads(b)
-    cookie, sid = composelib.session_cookie(h)
+    cookie, sid = session_cookie(h)
     where = worker_nodes()
     origin = where.get(first["worker"])
     for n in range(1, 41):
@@ -305,13 +342,13 @@ def session_continues_on_another_node():
 
 @t.case
 def replicas_hold_session_within_1s():
-    # write_lag's method (tests/compose/composelib.py): a watcher inside
+    # composelib.py's write_lag method (tests/compose/): a watcher inside
     # each replica's container, started before the write, reads the wall
     # clock when the key matches, so docker exec's own latency does not
     # count.  Both replicas are on other nodes than the primary.
     s, _, v0, h = session_worker()
     assert s == 200, s
-    cookie, sid = composelib.session_cookie(h)
+    cookie, sid = session_cookie(h)
     key = f"sess:{sid}"
     watch = ('export REDISCLI_AUTH="$(head -n 1 /run/secrets/redis/admin)";'
              ' end=$(( $(date +%s) + 5 )); '
@@ -393,7 +430,8 @@ def collector_reads_own_node_once():
                 text = dexec(i, cid, f"cat {path}").stdout
                 want = text.splitlines()
                 for j, ev in evs.items():
-                    got = composelib.messages_of(ev, path)
+                    got = [e["message"] for e in ev
+                           if e.get("path") == path]
                     if j == i and got != want:
                         problems.append(
                             f"node {i} {path}: {len(got)} events for "
@@ -513,6 +551,33 @@ def worker_node_lost_under_load():
     assert not late, f"failures after the pool was whole: {late}"
 
 
+def failover_state():
+    """What the Redis nodes and the live Sentinels say, for a failure
+    message."""
+    diag = []
+    for svc in ("redis-replica-1", "redis-replica-2"):
+        try:
+            diag.append(svc + ": " + " ".join(
+                ln for ln in redis_cli(svc, "INFO", "replication").split()
+                if ln.startswith(("role", "master_host", "master_link"))))
+        except Exception as e:
+            diag.append(f"{svc}: {e}")
+    for svc in ("redis-sentinel-1", "redis-sentinel-3"):
+        try:
+            i, cid = one(svc)
+            diag.append(svc + ": " + redis_cli(
+                svc, "SENTINEL", "get-master-addr-by-name", "sessions",
+                secret="sentinel-admin", port=26379).replace("\n", " "))
+            log(f"{svc} log tail:\n" + dexec(
+                i, cid, f"tail -n 25 /var/log/redis/{svc}.log",
+                check=False).stdout)
+        except Exception as e:
+            diag.append(f"{svc}: {e}")
+    s, _, b = http_get("/session", timeout=5)
+    diag.append(f"/session now: {s} {b[:100]}")
+    return "; ".join(diag)
+
+
 @t.case
 def primary_node_lost_sentinel_follows():
     # node 1 holds the primary and Sentinel 2: its engine is killed
@@ -535,7 +600,7 @@ def primary_node_lost_sentinel_follows():
                 s, h, _ = http_get("/session", timeout=3)
                 if s == 200:
                     acked.append((sent, time.monotonic(),
-                                  composelib.session_cookie(h)[1]))
+                                  session_cookie(h)[1]))
             except OSError:
                 pass
             time.sleep(0.02)
@@ -543,6 +608,7 @@ def primary_node_lost_sentinel_follows():
     th.start()
     time.sleep(3)
     node = cluster.nodes[0]
+    log(f"killing node 1 at {time.strftime('%H:%M:%S', time.gmtime())}")
     node.engine_stop(kill=True)
     # once every process of node 1 is gone: requests sent while the kill
     # was under way could still be answered by the old primary (seen)
@@ -550,8 +616,11 @@ def primary_node_lost_sentinel_follows():
     try:
         def follows():
             return any(t_ > cut for t_, _, _ in acked)
-        wait_for("a session created, sent after the loss", follows, 40,
-                 interval=0.1)
+        try:
+            wait_for("a session created, sent after the loss", follows,
+                     40, interval=0.1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {failover_state()}")
         first = min(a for t_, a, _ in acked if t_ > cut) - cut
         time.sleep(2)
     finally:
@@ -561,19 +630,7 @@ def primary_node_lost_sentinel_follows():
     for svc in ("redis-replica-1", "redis-replica-2"):
         if "role:master" in redis_cli(svc, "INFO", "replication"):
             new = svc
-    if not new:
-        diag = []
-        for svc in ("redis-replica-1", "redis-replica-2"):
-            diag.append(svc + ": " + " ".join(
-                ln for ln in redis_cli(svc, "INFO", "replication").split()
-                if ln.startswith(("role", "master_host", "master_link"))))
-        diag.append("sentinel-1: " + redis_cli(
-            "redis-sentinel-1", "SENTINEL", "get-master-addr-by-name",
-            "sessions", secret="sentinel-admin", port=26379).replace(
-            "\n", " "))
-        diag.append(f"node 1 engine pid {node.engine_pid()}, "
-                    f"{len(acked)} acked, first after {first:.1f}s")
-        raise AssertionError("no replica was promoted: " + "; ".join(diag))
+    assert new, "no replica was promoted: " + failover_state()
     before = [sid for _, a, sid in acked if a < cut]
     missing = [sid for sid in before
                if redis_cli(new, "EXISTS", f"sess:{sid}") != "1"] \
@@ -587,11 +644,14 @@ def primary_node_lost_sentinel_follows():
             "redis-cli --raw"], input=script, timeout=60).stdout.split()
         missing = [sid for sid, o in zip(before, out) if o != "1"]
     recent = {sid for _, a, sid in acked if cut - 1.0 <= a < cut}
+    tilts = sum(dexec(*one(svc), f"grep -c '+tilt' /var/log/redis/"
+                              f"{svc}.log", check=False).stdout.strip()
+                != "0" for svc in ("redis-sentinel-1", "redis-sentinel-3"))
     figure(f"primary's node lost: first session through the new primary "
            f"({new}) {first:.1f}s after the kill; {len(before)} sessions "
            f"acknowledged before it, {len(missing)} missing on the new "
            f"primary ({len(set(missing) & recent)} of them in the last "
-           f"second)")
+           f"second); Sentinels that were ever in TILT: {tilts}")
     assert first <= 15, f"app followed after {first:.1f}s"
     old = [sid for sid in missing if sid not in recent]
     assert not old, f"{len(old)} sessions older than 1 s lost"
