@@ -39,8 +39,8 @@
  *    (CVE-2025-23016; the Debian patch only rejects lengths == INT_MAX).
  *    That aborts the whole worker process, with the requests in flight in
  *    it; the master respawns it, which is the containment
- *    (tests/pool/test_lifecycle.py and tests/pool/test_event_loop.py craft
- *    such a record).
+ *    (tests/pool/test_event_loop.py crafts such a record:
+ *    crafted_params_record_costs_one_worker_and_its_in_flight_only).
  * 6. The response is buffered by libfcgi (8 KiB stream buffer) and written
  *    by FCGX_Finish_r() with write(2) on the non-blocking socket.  A write
  *    that finds the socket's send buffer full fails with EAGAIN, which
