@@ -1,7 +1,9 @@
 /* wsnum.c -- strict decimal integers from text
  *
  * strtoll() alone accepts leading white space, a '+', trailing junk and
- * saturates on overflow; each of those is refused here.
+ * saturates on overflow.  Refused here: a leading space, a '+', trailing
+ * junk and overflow.  Other leading white space (a tab, a newline) is
+ * not checked for, so strtoll() still skips it: "\t5" reads as 5.
  */
 #include <errno.h>
 #include <stdlib.h>

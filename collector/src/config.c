@@ -101,9 +101,10 @@ static const char *const config_default_inputs[] = {
 };
 
 /*
- * Parse a decimal integer strictly: optional '-', digits only, no junk, no
- * overflow, and within [min, max] (lib/wsnum.h, the rule both programs
- * use; named here for the settings table and its tests).  Returns 0 or -1.
+ * Parse a decimal integer strictly: optional '-', then digits; no '+',
+ * leading space, trailing junk or overflow; within [min, max] (lib/wsnum.c
+ * has the exact rule both programs use; named here for the settings table
+ * and its tests).  Returns 0 or -1.
  */
 int
 config_parse_number(const char *s, long long min, long long max,
