@@ -1,6 +1,7 @@
 /* log.h -- the collector's own diagnostics, on stderr
  *
- * Owns the log level and the line format "collector: LEVEL msg".  Only the
+ * Owns the log level and the line format "collector: TIME LEVEL msg"
+ * (TIME in UTC with milliseconds, LEVEL in lower case, log.c).  Only the
  * program's loop logs (main.c, and collector.c with the files that share
  * its context, collector_int.h, plus health.c); modules fill error
  * buffers.
