@@ -18,7 +18,8 @@ struct fcgi_request;
  * only where the disposition is still SIG_DFL).  0, or -1 with err. */
 int fcgi_library_init(char *err, size_t errlen);
 
-/* A reusable request object for one thread.  NULL on OOM. */
+/* A reusable request object, one per connection being served (worker.c
+ * keeps released ones for the next).  NULL on OOM. */
 struct fcgi_request *fcgi_request_create(void);
 void fcgi_request_destroy(struct fcgi_request *r);   /* accepts NULL */
 

@@ -1,12 +1,14 @@
 /* log.c -- the app's log: access lines and level-checked messages
  *
- * One global descriptor, log_fd, shared by every thread of a process.  A
- * line is built in a stack buffer and written with a single write(2) on an
- * O_APPEND descriptor, which the kernel appends atomically for regular
- * files, so neither threads nor the worker processes sharing the file
- * interleave inside a line.  Reopening opens the path again and dup2()s the
- * new descriptor over log_fd: a thread writing concurrently sees either the
- * old or the new file, never a closed descriptor.
+ * One global descriptor per process, log_fd (each worker process is one
+ * thread, worker.c).  A line is built in a stack buffer and written whole
+ * with a single write(2) (a worker batches a loop turn's lines into one
+ * write, log_batch()) on an O_APPEND descriptor, which the kernel appends
+ * atomically for regular files, so the master and the worker processes
+ * sharing the file never interleave inside a line.  Reopening opens the
+ * path again and dup3()s the new descriptor over log_fd (O_CLOEXEC): the
+ * descriptor number stays the same and is never closed, so a write sees
+ * either the old or the new file.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -2,8 +2,8 @@
  *
  * Owns: the log file descriptor (<LOG_DIR>/<hostname>.log, O_APPEND, or
  * stderr when LOG_DIR is unset), the line formats, and reopening after a
- * rotation (SIGUSR1).  Every line goes out in one write(2) so processes and
- * threads never interleave inside a line.  Does not own signals: the loops
+ * rotation (SIGUSR1).  Every line goes out in one write(2) so processes
+ * never interleave inside a line.  Does not own signals: the loops
  * that see the SIGUSR1 flag call log_reopen().
  */
 #ifndef APP_LOG_H

@@ -16,7 +16,7 @@
  *   handshake's replies by REDIS_TIMEOUT_MS.
  * - A failed attempt fails every waiting operation at once (the callers
  *   answer 503) and the next attempt waits 10 ms, doubling up to 100 ms.
- *   There is one such backoff per process, not one per thread as before:
+ *   There is one such backoff per process (one connection, one loop):
  *   operations queued during it wait for the next attempt (their own
  *   budget bounds them), so once Redis is back the next request succeeds.
  * - A connection the server closed (EOF, reset: hiredis's REDIS_ERR_EOF
