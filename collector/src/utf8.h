@@ -1,9 +1,10 @@
 /* utf8.h -- make arbitrary log bytes safe to put in a JSON string
  *
- * Owns the replacement policy (docs/COLLECTOR.md, "UTF-8 replacement policy"): a log
- * line is outside input, so before it reaches the JSON encoder every byte
- * that is not part of a well-formed UTF-8 sequence, and every NUL byte,
- * becomes U+FFFD.  It does not escape anything for JSON; the encoder does.
+ * Owns the replacement policy (docs/COLLECTOR.md, "UTF-8 replacement
+ * policy"): a log line is outside input, so before it reaches the JSON
+ * encoder every byte that is not part of a well-formed UTF-8 sequence,
+ * and every NUL byte, becomes U+FFFD.  It does not escape anything for
+ * JSON; the encoder does.
  */
 #ifndef COLLECTOR_UTF8_H
 #define COLLECTOR_UTF8_H
