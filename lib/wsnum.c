@@ -1,10 +1,10 @@
 /* wsnum.c -- strict decimal integers from text
  *
  * strtoll() alone accepts leading white space, a '+', trailing junk and
- * saturates on overflow.  Refused here: a leading space, a '+', trailing
- * junk and overflow.  Other leading white space (a tab, a newline) is
- * not checked for, so strtoll() still skips it: "\t5" reads as 5.
+ * saturates on overflow.  Refused here: any leading white space (a space,
+ * a tab, a newline...), a '+', trailing junk and overflow.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -17,7 +17,9 @@ wsnum_parse_ll(const char *s, long long min, long long max,
     char      *end;
     long long  v;
 
-    if (s == NULL || *s == '\0' || *s == ' ' || *s == '+') {
+    if (s == NULL || *s == '\0' || isspace((unsigned char) *s)
+        || *s == '+')
+    {
         return -1;
     }
     errno = 0;

@@ -8,8 +8,8 @@
 #define WS_LIB_NUM_H
 
 /* Parse s as a whole decimal integer in [min, max] into *out.  Refused
- * (-1, *out untouched): NULL, empty, a leading space or '+', trailing
- * junk, overflow, out of bounds.  Returns 0 or -1. */
+ * (-1, *out untouched): NULL, empty, leading white space or '+',
+ * trailing junk, overflow, out of bounds.  Returns 0 or -1. */
 int wsnum_parse_ll(const char *s, long long min, long long max,
                    long long *out);
 

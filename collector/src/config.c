@@ -45,7 +45,7 @@ static const struct config_row config_table[] = {
       "1048576", 64, 64 * MIB,
       "longest line in bytes; longer lines are cut and marked" },
     { "read-buffer", "COLLECTOR_READ_BUFFER", CONFIG_NUM, CFG(read_buffer),
-      "262144", 4096, 64 * MIB, "bytes read from a file per read(2)" },
+      "262144", 4096, 64 * MIB, "bytes read from a file per pread(2)" },
     { "out-buffer", "COLLECTOR_OUT_BUFFER", CONFIG_NUM, CFG(out_buffer),
       "1048576", 4096, 1024 * MIB,
       "encoded bytes queued for stdout before reading pauses" },
@@ -102,9 +102,9 @@ static const char *const config_default_inputs[] = {
 
 /*
  * Parse a decimal integer strictly: optional '-', then digits; no '+',
- * leading space, trailing junk or overflow; within [min, max] (lib/wsnum.c
- * has the exact rule both programs use; named here for the settings table
- * and its tests).  Returns 0 or -1.
+ * leading white space, trailing junk or overflow; within [min, max]
+ * (lib/wsnum.c has the exact rule both programs use; named here for the
+ * settings table and its tests).  Returns 0 or -1.
  */
 int
 config_parse_number(const char *s, long long min, long long max,

@@ -1,6 +1,6 @@
 /* test_wsnum.c -- unit tests for lib/wsnum.c (strict integers)
  *
- * Covers: bounds, junk, a leading space or '+', overflow, NULL, and that
+ * Covers: bounds, junk, leading white space or '+', overflow, NULL, and that
  * *out is left alone on a refusal.
  */
 #include <limits.h>
@@ -27,6 +27,9 @@ test_refuses(void)
     UNIT_CHECK(wsnum_parse_ll(NULL, 0, 100, &v) == -1);
     UNIT_CHECK(wsnum_parse_ll("", 0, 100, &v) == -1);
     UNIT_CHECK(wsnum_parse_ll(" 42", 0, 100, &v) == -1);
+    UNIT_CHECK(wsnum_parse_ll("\t42", 0, 100, &v) == -1);
+    UNIT_CHECK(wsnum_parse_ll("\n42", 0, 100, &v) == -1);
+    UNIT_CHECK(wsnum_parse_ll("\v42", 0, 100, &v) == -1);
     UNIT_CHECK(wsnum_parse_ll("+42", 0, 100, &v) == -1);
     UNIT_CHECK(wsnum_parse_ll("42x", 0, 100, &v) == -1);
     UNIT_CHECK(wsnum_parse_ll("101", 0, 100, &v) == -1);
