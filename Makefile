@@ -4,7 +4,7 @@
 #                        (and lib/, the shared C library, on its own)
 #   make test            install missing packages (tests/packages), build,
 #                        then run every test tier (tests/run)
-#   make check           static analysis: cppcheck and clang-tidy
+#   make check           static analysis: cppcheck, clang-tidy, shellcheck
 #   make bench           benchmarks side by side with their peers
 #   make run             the whole stack natively on loopback, foreground
 #   make base-image      build debian:bookworm-slim locally when no registry

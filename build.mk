@@ -1,8 +1,9 @@
 # build.mk -- the C flags every component builds with: warnings, hardening,
 # sanitizers, header dependencies.
 #
-# Included by fcgi-app/Makefile, fcgi-app/core.mk and collector/Makefile,
-# so fcgi-app/fcgi-app and collector/collector are built the same way.  It
+# Included by lib/Makefile, fcgi-app/Makefile, fcgi-app/core.mk and
+# collector/Makefile, so lib/'s tests, fcgi-app/fcgi-app and
+# collector/collector are built the same way.  It
 # defines variables only (all BUILD_*), no targets.  A Dockerfile that runs
 # `make -C <component>` must COPY this file next to the component.
 #

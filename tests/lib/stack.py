@@ -12,8 +12,8 @@ overrides on the command line.
 As a program (what `make run` calls):
     python3 tests/lib/stack.py [--base-port N] [--run-dir DIR] [--keep]
 starts everything in the foreground on the development ports (nginx on
-3000, /metrics on 3001, Redis on 6379/6380/6381, the pool on 9000) until
-Ctrl-C.
+3000, /metrics on 3001, Redis on 6379/6380/6381, the pool on a unix
+socket in the run directory) until Ctrl-C.
 
 As a library (tests):
     with Stack(run_dir=tmp, base_port=20100) as s:
@@ -21,8 +21,10 @@ As a library (tests):
         s.redis_cli("primary", "PING")
         s.stop("fcgi-app"); s.cont("fcgi-app")
 
-Port layout for base_port B: nginx B, internal (/metrics) B+1, pool B+2,
-Redis primary B+10, replicas B+11 and B+12.
+Port layout for base_port B: nginx B, internal (/metrics) B+1, Redis
+primary B+10, replicas B+11 and B+12; B+2 (9000 on the development
+ports) is the pool's port only where it listens on TCP (watch mode, as
+in containers), else the pool is on fcgi-app.sock in the run directory.
 """
 import argparse
 import ctypes
