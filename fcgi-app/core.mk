@@ -17,7 +17,8 @@ include $(dir $(lastword $(MAKEFILE_LIST)))../build.mk
 include ../lib/lib.mk
 
 CORE_SRCS := src/buf.c src/pct.c src/utf8.c src/jsonw.c src/sign.c \
-             src/civil.c src/cookie.c src/session.c src/router.c
+             src/civil.c src/cookie.c src/session.c src/router.c \
+             src/jsonmem.c
 CORE_HDRS := $(CORE_SRCS:.c=.h)
 # Every library through pkg-config (Debian ships libcrypto.pc and
 # jansson.pc); libm is part of libc's toolchain and has no .pc.
@@ -36,7 +37,7 @@ CORE_LIB := $(CORE_BUILD)/libcore.a
 
 CORE_UNIT_DIR := ../tests/unit/fcgi-app
 CORE_UNIT_NAMES := buf pct utf8 jsonw sign civil cookie session router \
-                   vectors
+                   jsonmem vectors
 CORE_UNIT_BINS := $(addprefix build/unit/test_,$(CORE_UNIT_NAMES))
 
 CORE_FUZZ_DIR := ../tests/fuzz/fcgi-app

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jsonmem.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,6 +61,8 @@ main(int argc, char **argv)
     if (argc > 1) {
         return main_args(argc, argv);
     }
+    /* Before anything allocates through jansson (jsonmem.h). */
+    jsonmem_install();
     if (config_load(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "fcgi-app: config: %s\n", err);
         return CONFIG_EXIT_BAD;
