@@ -19,19 +19,16 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-sys.path.insert(0, HERE)
 
-from tap import Suite, Skip  # noqa: E402
-from stack import (Stack, APP_BIN, NGINX_DIR, LIMITS_TEMPLATE,  # noqa: E402
-                   http_get)
-from httpc import check_json, header_of  # noqa: E402
+from tap import Suite, Skip
+from stack import Stack, APP_BIN, NGINX_DIR, LIMITS_TEMPLATE
+from httpc import check_json, header_of, http_get
+from poll import wait_for
 
 BASE = 20300
 SERVICE = "fcgi-app.invalid"   # .invalid never resolves through DNS
@@ -206,6 +203,8 @@ def scale_up_is_found_and_reloaded_without_drops(c):
         time.sleep(1.0)
     finally:
         load.finish()
+    wait_for("nginx reloaded for the new instance",
+             lambda: reloads(c) > n0, WATCH_S)
     assert master_pid(c) == pid0, "nginx was restarted, not reloaded"
     if c.have_app:
         seen = workers_seen(c)
@@ -334,12 +333,8 @@ awk -v n="$2" '{ print $1 "  STREAM " n }' "$STAND_IN_HOSTS"
 """
 
 
-def wait_until(what, cond, timeout=6.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.1)
+# How long the watcher (UPSTREAM_INTERVAL 1 s) gets to act.
+WATCH_S = 6.0
 
 
 @t.case
@@ -404,15 +399,16 @@ def refused_candidate_never_becomes_live():
             [os.path.join(NGINX_DIR, "upstream-watch.sh"), "-p", tmp + "/",
              "-c", main], env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
-        wait_until("the first upstream file",
-                   lambda: "127.0.0.2:" in live_text())
-        wait_until("the stand-in nginx to run", lambda: os.path.exists(log))
+        wait_for("the first upstream file",
+                 lambda: "127.0.0.2:" in live_text(), WATCH_S)
+        wait_for("the stand-in nginx to run", lambda: os.path.exists(log),
+                 WATCH_S)
         before = identity(live)
         checks = len(noted())
 
         set_hosts("127.0.0.2", "127.0.0.9")
-        wait_until("two refused checks", lambda: sum(
-            "refused=True" in ln for ln in noted()[checks:]) >= 2)
+        wait_for("two refused checks", lambda: sum(
+            "refused=True" in ln for ln in noted()[checks:]) >= 2, WATCH_S)
         lines = noted()
         refused = [ln for ln in lines if "refused=True" in ln]
         # nginx -t read the candidate through a copy of the main config
@@ -429,8 +425,9 @@ def refused_candidate_never_becomes_live():
 
         # A set that passes goes in by rename, and nginx is reloaded.
         set_hosts("127.0.0.2", "127.0.0.3")
-        wait_until("the next set", lambda: "127.0.0.3:" in live_text())
-        wait_until("a reload", lambda: "HUP" in noted())
+        wait_for("the next set", lambda: "127.0.0.3:" in live_text(),
+                 WATCH_S)
+        wait_for("a reload", lambda: "HUP" in noted(), WATCH_S)
         assert os.stat(live).st_ino != before[0], "rewritten in place"
         assert "127.0.0.9" not in live_text(), live_text()
     finally:

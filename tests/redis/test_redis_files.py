@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_config.py -- the shipped redis/ files keep their own rules: only
+"""test_redis_files.py -- the shipped redis/ files keep their own rules: only
 commented directives, the shared block identical in primary.conf and
 replica.conf, nothing path-dependent that Redis applies while parsing,
 no password anywhere, and an ACL template that renders and loads.
@@ -10,15 +10,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-
-from tap import Skip, Suite  # noqa: E402
-from tier import REDIS_DIR, Conn, wait_for  # noqa: E402
+from tap import Skip, Suite
+from tier import REDIS_DIR, Conn, wait_for
 
 PORT = 21000
 t = Suite()
