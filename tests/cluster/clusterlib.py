@@ -33,7 +33,8 @@ docker_gwbridge network it brought), engines, their containers and
 mounts, namespaces, veths, the FORWARD rule, data roots -- and a killed
 run's leftovers are found from STATE and removed by the next setup().
 
-Usage (as a program, by hand):
+Usage (as a program, by hand, as root; PYTHONPATH=tests/lib as for every
+test program run without tests/run):
     tests/cluster/clusterlib.py up [N]     # leaves the cluster running
     tests/cluster/clusterlib.py down       # removes it (and leftovers)
     tests/cluster/clusterlib.py docker I ARGS...   # the CLI on node I
@@ -46,9 +47,10 @@ import subprocess
 import sys
 import time
 
+from poll import wait_for       # tests/lib, on PYTHONPATH
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 
 NET = "198.18.77"
 BASE = "/var/lib/wscluster"          # data roots and STATE
@@ -74,17 +76,6 @@ def run(cmd, check=True, timeout=120, **kw):
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: "
                            f"{(r.stderr or '').strip()[-800:]}")
     return r
-
-
-def wait_for(what, fn, timeout, interval=0.5):
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s: {what}")
-        time.sleep(interval)
 
 
 class Node:

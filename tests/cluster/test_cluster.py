@@ -19,29 +19,42 @@ Cases, in order (the last two break the cluster on purpose):
   worker_node_lost_under_load, primary_node_lost_sentinel_follows.
 
 Everything is removed on any exit (teardown; SIGTERM and the deadline
-too: tap.teardown_guard).  Skips (77) without root, a Docker engine,
+too: tap.teardown_guard).  By hand: PYTHONPATH=tests/lib
+tests/cluster/test_cluster.py, as root.  Skips (77) without root, a Docker engine,
 nsenter/unshare/ip, or the stack's images.
 """
-import http.client
+import importlib.util
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 
+import clusterlib
+from clusterlib import log, run
+import httpc
+from poll import wait_for
+from tap import Skip, Suite, teardown_guard
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))      # by hand
-sys.path.insert(0, os.path.join(HERE, "..", "compose"))  # kaload.py
-import clusterlib  # noqa: E402
-from clusterlib import log, run, wait_for  # noqa: E402
-import kaload  # noqa: E402
-from tap import Skip, Suite, teardown_guard  # noqa: E402
+
+
+def _compose_module(name):
+    """tests/compose/<name>.py, loaded by its path (no test edits
+    sys.path: tests/run puts only tests/lib on it)."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(HERE, "..", "compose", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+kaload = _compose_module("kaload")   # the keep-alive load, failures by kind
 
 STACK = "wsc" + uuid.uuid4().hex[:6]
 SECRETS = STACK
@@ -121,23 +134,15 @@ def worker_nodes():
 
 def http_get(path, cookie=None, timeout=5):
     """One GET to the edge's port on loopback, on a fresh connection:
-    (status, {lowercase header: value}, body)."""
-    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
-    try:
-        h = {"Connection": "close"}
-        if cookie:
-            h["Cookie"] = cookie
-        c.request("GET", path, headers=h)
-        r = c.getresponse()
-        body = r.read().decode("utf-8", "replace")
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
-    finally:
-        c.close()
+    (status, headers, body as text)."""
+    s, h, b = httpc.http_get(PORT, path, headers={"Connection": "close"},
+                             timeout=timeout, cookie=cookie)
+    return s, h, b.decode("utf-8", "replace")
 
 
 def session_cookie(headers):
     """('connect.sid=...', session id) from a Set-Cookie header."""
-    sc = headers.get("set-cookie", "")
+    sc = headers.get("set-cookie") or ""
     m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
     assert m, f"no session cookie in {sc!r}"
     return m.group(1), m.group(2)
@@ -540,11 +545,22 @@ def worker_node_lost_under_load():
     back = time.monotonic() - t0
     wait_for("replica-2 running on node 2 again", lambda: 2 in tasks(
         "redis-replica-2"), 60, interval=1)
+    running = time.monotonic() - t0
     wait_for("node 2 holds no stale pool task", lambda: not tasks(
         "fcgi-app").get(2), 60, interval=1)
+    # Rejoined means replicating again: the overlay between node 2 and the
+    # others must come back too (measured: a replica started on node 2
+    # right after its link came back could not reach the primary for a
+    # while, master_link_status:down).
+    try:
+        wait_for("replica-2 linked to the primary again", lambda: (
+            "master_link_status:up" in redis_cli(
+                "redis-replica-2", "INFO", "replication")), 150, interval=1)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {failover_state()}")
     figure(f"node 2 back: Ready {back:.1f}s after its link came up, "
-           f"replica-2 running there again after "
-           f"{time.monotonic() - t0:.1f}s")
+           f"replica-2 running there again after {running:.1f}s, "
+           f"replicating again after {time.monotonic() - t0:.1f}s")
     # requests during the loss: those sent to node 2's instance before
     # nginx dropped it may fail; none may after the pool is whole
     late = [k for f, k in load.failures if f > marks["whole"]]
@@ -559,7 +575,9 @@ def failover_state():
         try:
             diag.append(svc + ": " + " ".join(
                 ln for ln in redis_cli(svc, "INFO", "replication").split()
-                if ln.startswith(("role", "master_host", "master_link"))))
+                if ln.startswith(("role", "master_host", "master_link",
+                                  "master_repl_offset", "slave")))
+                + " keys=" + redis_cli(svc, "DBSIZE"))
         except Exception as e:
             diag.append(f"{svc}: {e}")
     for svc in ("redis-sentinel-1", "redis-sentinel-3"):
@@ -589,6 +607,14 @@ def primary_node_lost_sentinel_follows():
     # replicas_hold_session_within_1s bounds by 1 s).
     pi, _ = one("redis-primary")
     assert pi == 1, f"primary on node {pi}"
+    # both replicas follow the primary (replica-2 came back with node 2)
+    for svc in ("redis-replica-1", "redis-replica-2"):
+        try:
+            wait_for(f"{svc} linked to the primary", lambda: "master_link_"
+                     "status:up" in redis_cli(svc, "INFO", "replication"),
+                     30, interval=1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {failover_state()}")
     acked = []          # see writer()
     stop = threading.Event()
 
@@ -654,7 +680,8 @@ def primary_node_lost_sentinel_follows():
            f"second); Sentinels that were ever in TILT: {tilts}")
     assert first <= 15, f"app followed after {first:.1f}s"
     old = [sid for sid in missing if sid not in recent]
-    assert not old, f"{len(old)} sessions older than 1 s lost"
+    assert not old, f"{len(old)} sessions older than 1 s lost: " \
+        + failover_state()
     # the node comes back: its engine restarts, rejoins, and the old
     # primary starts as a replica of the new one
     t0 = time.monotonic()
