@@ -8,6 +8,8 @@
 #   make bench           benchmarks side by side with their peers
 #   make run             the whole stack natively on loopback, foreground
 #   make base-image      build debian:bookworm-slim locally when no registry
+#   make swarm-secrets   create compose.swarm.yaml's Swarm secrets, once, on
+#                        a swarm manager (redis/swarm-secrets.sh; PREFIX=...)
 #   make clean
 #
 #   SANITIZER=address,undefined (or address, or undefined) builds every
@@ -31,7 +33,8 @@ export SANITIZER TIERS FUZZ_SECONDS
 # Components whose Makefile exists (lets a partial checkout still build).
 BUILT := $(foreach c,$(COMPONENTS),$(if $(wildcard $(c)/Makefile),$(c)))
 
-.PHONY: all unit fuzz test check bench run clean base-image sanitizer-stamp
+.PHONY: all unit fuzz test check bench run clean base-image swarm-secrets \
+        sanitizer-stamp
 
 # Objects built with other sanitizer flags are thrown away first, so
 # `make test` after `make test SANITIZER=...` never mixes the two.
@@ -72,6 +75,10 @@ run: all
 
 base-image:
 	tests/compose/base-image.sh
+
+PREFIX ?= webstack
+swarm-secrets:
+	redis/swarm-secrets.sh $(PREFIX)
 
 clean:
 	@set -e; for c in $(BUILT); do $(MAKE) -C $$c clean; done
