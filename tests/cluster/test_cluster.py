@@ -23,10 +23,8 @@ too: tap.teardown_guard).  By hand: PYTHONPATH=tests/lib
 tests/cluster/test_cluster.py, as root.  Skips (77) without root, a Docker engine,
 nsenter/unshare/ip, or the stack's images.
 """
-import importlib.util
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -37,24 +35,13 @@ import uuid
 import clusterlib
 from clusterlib import log, run
 import httpc
+import kaload
+from httpc import session_cookie
 from poll import wait_for
 from tap import Skip, Suite, teardown_guard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def _compose_module(name):
-    """tests/compose/<name>.py, loaded by its path (no test edits
-    sys.path: tests/run puts only tests/lib on it)."""
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(HERE, "..", "compose", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-kaload = _compose_module("kaload")   # the keep-alive load, failures by kind
 
 STACK = "wsc" + uuid.uuid4().hex[:6]
 SECRETS = STACK
@@ -139,13 +126,6 @@ def http_get(path, cookie=None, timeout=5):
                              timeout=timeout, cookie=cookie)
     return s, h, b.decode("utf-8", "replace")
 
-
-def session_cookie(headers):
-    """('connect.sid=...', session id) from a Set-Cookie header."""
-    sc = headers.get("set-cookie") or ""
-    m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
-    assert m, f"no session cookie in {sc!r}"
-    return m.group(1), m.group(2)
 
 
 def port_free(port):
@@ -535,7 +515,9 @@ def worker_node_lost_under_load():
     figure(f"worker node lost under load: node Down after "
            f"{marks['down'] - marks['cut']:.1f}s, pool whole again after "
            f"{marks['whole'] - marks['cut']:.1f}s; {load.requests} "
-           f"answered, {len(load.failures)} failed {kinds}" + (
+           f"answered, {len(load.failures)} failed {kinds}, of them "
+           f"{sum(f > marks['whole'] for f, _ in load.failures)} after "
+           f"the pool was whole" + (
                f", last failure {last_fail - marks['cut']:.1f}s after the "
                f"cut" if last_fail else ""))
     t0 = time.monotonic()
@@ -561,10 +543,19 @@ def worker_node_lost_under_load():
     figure(f"node 2 back: Ready {back:.1f}s after its link came up, "
            f"replica-2 running there again after {running:.1f}s, "
            f"replicating again after {time.monotonic() - t0:.1f}s")
-    # requests during the loss: those sent to node 2's instance before
-    # nginx dropped it may fail; none may after the pool is whole
+    # Requests during the loss: those sent to node 2's instance before
+    # nginx dropped it may fail.  After the pool is whole, only the one
+    # known loss of every pool change (docs/containers.md, "Known
+    # failures"): nginx's reload race on kept connections, when the
+    # watcher reloads for the lost task's address leaving the set, and
+    # never again on the retry.
     late = [k for f, k in load.failures if f > marks["whole"]]
-    assert not late, f"failures after the pool was whole: {late}"
+    other = [k for k in late if k != kaload.BEFORE_ANSWER]
+    assert not other, f"failures after the pool was whole: {late}"
+    late_retries = [f for f in load.retry_failure_times
+                    if f > marks["whole"]]
+    assert not late_retries, \
+        f"{len(late_retries)} failed again after a retry, once whole"
 
 
 def failover_state():

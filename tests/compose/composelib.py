@@ -125,13 +125,6 @@ def running_privileges(cid):
     return {tuple(line.split()) for line in out.splitlines() if line.strip()}
 
 
-def session_cookie(headers):
-    """'connect.sid=...' from a Set-Cookie header, and the session id."""
-    sc = headers.get("set-cookie", "")
-    m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
-    assert m, f"no session cookie in {sc!r}"
-    return m.group(1), m.group(2)
-
 
 def port_free(port):
     """True when nothing listens on port (IPv4 any and loopback), as

@@ -30,7 +30,8 @@ import uuid
 import composelib
 import httpc
 from composelib import (Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, session_cookie, tcp_from)
+                        inspect, log, run, tcp_from)
+from httpc import session_cookie
 from poll import wait_for
 from tap import Suite, teardown_guard
 

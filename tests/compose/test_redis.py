@@ -37,7 +37,8 @@ import time
 import composelib
 import httpc
 from composelib import (Project, dexec, engine_or_skip,  # noqa
-                        inspect, log, run, session_cookie)
+                        inspect, log, run)
+from httpc import session_cookie
 from poll import wait_for
 from tap import Suite, teardown_guard
 

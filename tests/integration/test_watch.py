@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 from tap import Suite, Skip
 from stack import Stack, APP_BIN, NGINX_DIR, LIMITS_TEMPLATE

@@ -9,6 +9,7 @@ malformed answer.
 """
 import http.client
 import json
+import re
 import socket
 
 
@@ -43,6 +44,15 @@ def http_get(port, path, headers=None, method="GET", body=None,
         return r.status, Headers(r.getheaders()), r.read()
     finally:
         c.close()
+
+
+def session_cookie(headers):
+    """('connect.sid=...', session id) from the Set-Cookie header of an
+    answer's headers (Headers, or a dict with lower-case names)."""
+    sc = headers.get("set-cookie") or ""
+    m = re.match(r"(connect\.sid=s%3A([A-Za-z0-9_-]+)\.[^;]+)", sc)
+    assert m, f"no session cookie in {sc!r}"
+    return m.group(1), m.group(2)
 
 
 def raw(port, data, timeout=5.0):

@@ -20,7 +20,7 @@ its kind, so that a test can say where each failure came from:
     with Load("127.0.0.1", 3000, conns=16) as load:
         ...                       # the event under test
     load.requests, load.failures  # [(t, kind), ...] t: time.monotonic()
-    load.retry_failures           # see below
+    load.retry_failures           # see below (and retry_failure_times)
 
 After a before-answer failure the connection is opened again and its next
 request goes out on it, as wrk does; that request is also the retry a
@@ -65,6 +65,7 @@ class Load:
         self.reconnects = 0         # connections the server closed cleanly
         self.retry_failures = 0     # first requests after a before-answer
                                     # failure that failed too
+        self.retry_failure_times = []   # time.monotonic() of each of them
         self._stop = None
         self._loop = None
         self._thread = None
@@ -99,6 +100,7 @@ class Load:
         self.failures.append((time.monotonic(), kind))
         if retry:
             self.retry_failures += 1
+            self.retry_failure_times.append(self.failures[-1][0])
 
     async def _connection(self):
         retry = False       # the next request retries a before-answer one
