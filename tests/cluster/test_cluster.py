@@ -26,7 +26,6 @@ nsenter/unshare/ip, or the stack's images.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -38,6 +37,7 @@ import httpc
 import kaload
 from httpc import session_cookie
 from poll import wait_for
+from ports import port_free
 from tap import Skip, Suite, teardown_guard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -125,18 +125,6 @@ def http_get(path, cookie=None, timeout=5):
     s, h, b = httpc.http_get(PORT, path, headers={"Connection": "close"},
                              timeout=timeout, cookie=cookie)
     return s, h, b.decode("utf-8", "replace")
-
-
-
-def port_free(port):
-    for addr in ("0.0.0.0", "127.0.0.1"):
-        with socket.socket(socket.AF_INET) as so:
-            so.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                so.bind((addr, port))
-            except OSError:
-                return False
-    return True
 
 
 def session_worker(cookie=None):

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -75,8 +74,6 @@ def dexec(cid, script, timeout=30, check=True):
                timeout=timeout, check=check)
 
 
-
-
 def tcp_from(cid, host, port, timeout=3):
     """From inside container cid: "open" when a TCP connection to
     host:port succeeds, "unresolved" when the name has no address there,
@@ -123,20 +120,6 @@ def running_privileges(cid):
                      " {printf \"%s \", $2} END {print \"\"}' "
                      "$d/status 2>/dev/null || true; done").stdout
     return {tuple(line.split()) for line in out.splitlines() if line.strip()}
-
-
-
-def port_free(port):
-    """True when nothing listens on port (IPv4 any and loopback), as
-    docker-proxy would bind it: connections in TIME_WAIT do not count."""
-    for addr in ("0.0.0.0", "127.0.0.1"):
-        with socket.socket(socket.AF_INET) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((addr, port))
-            except OSError:
-                return False
-    return True
 
 
 # -- the collector's output, read back ---------------------------------------

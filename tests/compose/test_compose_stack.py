@@ -33,6 +33,7 @@ from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log, run, tcp_from)
 from httpc import session_cookie
 from poll import wait_for
+from ports import port_free
 from tap import Suite, teardown_guard
 
 PROJECT = "wstest" + uuid.uuid4().hex[:8]
@@ -161,7 +162,7 @@ def setup():
     # Port 3000 is also `make run`'s (tests/lib/stack.py): wait, bounded,
     # for a native stack to finish rather than fail at once.
     wait_for(f"port {PORT} free on the host (set WEBSTACK_PORT to move "
-             f"the stack)", lambda: composelib.port_free(PORT), PORT_WAIT,
+             f"the stack)", lambda: port_free(PORT), PORT_WAIT,
              interval=1)
     t0 = time.monotonic()
     compose("up", "-d", timeout=300)

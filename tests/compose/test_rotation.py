@@ -41,6 +41,7 @@ import composelib
 from composelib import (Project, dexec, engine_or_skip,  # noqa
                         inspect, log)
 from poll import wait_for
+from ports import port_free
 from httpc import http_get
 from tap import Suite, teardown_guard
 
@@ -192,7 +193,7 @@ def setup():
     P.build_images()
     # Another stack on the port (a test, `make run`): wait, bounded.
     wait_for(f"port {PORT} free on the host (WEBSTACK_ROTATION_PORT moves "
-             "the stack)", lambda: composelib.port_free(PORT), 120,
+             "the stack)", lambda: port_free(PORT), 120,
              interval=1)
     P.compose("up", "-d", "--scale", "fcgi-app=2", timeout=300)
 

@@ -31,6 +31,7 @@ import composelib
 import httpc
 from composelib import log, run
 from poll import wait_for
+from ports import port_free
 from tap import Skip, Suite, teardown_guard
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -90,7 +91,7 @@ def setup():
     run(compose + ["-f", os.path.join(ROOT, "compose.yaml"), "build"],
         timeout=1800, cwd=ROOT)
     wait_for(f"port {PORT} free on the host",
-             lambda: composelib.port_free(PORT), 120, interval=1)
+             lambda: port_free(PORT), 120, interval=1)
     node = run(["docker", "info", "-f", "{{.Swarm.LocalNodeState}}"]
                ).stdout.strip()
     if node == "inactive":

@@ -30,7 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 import fcgi_client
 from tap import Skip, Suite
-from tier import (HOST, ROOT, Tier, port_free, start_trio,
+from ports import port_free
+from tier import (HOST, ROOT, Tier, start_trio,
                   wait_aof_settled, wait_for)
 
 BASE = 21800

@@ -32,6 +32,7 @@ HOST = "127.0.0.1"
 import redis_wire as resp
 from redis_wire import RedisError  # noqa: F401  (tests import it from here)
 from poll import wait_for  # noqa: F401  (tests import it from here)
+from ports import port_free
 
 
 class Conn:
@@ -66,8 +67,6 @@ class Conn:
         return resp.read(self.f)
 
 
-
-
 def info(conn, section="replication"):
     """INFO <section> as a dict."""
     d = {}
@@ -87,12 +86,6 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
-
-
-def port_free(port):
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex((HOST, port)) != 0
 
 
 class Node:

@@ -113,20 +113,6 @@ class Stack:
             time.sleep(0.2)
 
 
-def port_free(port):
-    """True if 127.0.0.1:port can be bound right now by a server (which
-    sets SO_REUSEADDR, so TIME_WAIT left by an earlier run is no obstacle)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def wait_port(stack, name, port, timeout=10.0):
     """Wait until 127.0.0.1:port accepts, failing early if name died."""
     deadline = time.monotonic() + timeout
