@@ -19,11 +19,8 @@ class Headers(list):
     any case, or default."""
 
     def get(self, name, default=None):
-        name = name.lower()
-        for k, v in self:
-            if k.lower() == name:
-                return v
-        return default
+        v = header_of(self, name)
+        return default if v is None else v
 
 
 def http_get(port, path, headers=None, method="GET", body=None,
