@@ -17,7 +17,8 @@ include $(dir $(lastword $(MAKEFILE_LIST)))../build.mk
 include ../lib/lib.mk
 
 CORE_SRCS := src/buf.c src/pct.c src/utf8.c src/jsonw.c src/sign.c \
-             src/civil.c src/cookie.c src/session.c src/router.c \
+             src/civil.c src/cookie.c src/session.c src/sessflat.c \
+             src/router.c \
              src/jsonmem.c
 CORE_HDRS := $(CORE_SRCS:.c=.h)
 # Every library through pkg-config (Debian ships libcrypto.pc and

@@ -21,6 +21,11 @@
  * surrogates, nesting deeper than 2048, numbers beyond double range.
  * Number formatting uses snprintf/strtod, so the process must stay in the
  * "C" locale (it never calls setlocale()).
+ *
+ * Two forms hold a document.  The one session_new() writes, and every
+ * touch of it, is the canonical form (sessflat.h): four values in a fixed
+ * template, parsed and written without jansson.  Every other document is
+ * a jansson tree.  Each accessor below answers for both, the same way.
  */
 #include <math.h>
 #include <stddef.h>
@@ -34,10 +39,13 @@
 #include "buf.h"
 #include "civil.h"
 #include "jsonw.h"
+#include "sessflat.h"
 #include "session.h"
 
 struct session {
-    json_t *root;    /* a JSON object holding a "cookie" object */
+    json_t          *root;   /* a JSON object holding a "cookie" object,
+                              * or NULL: the document is in flat */
+    struct sessflat  flat;   /* the canonical form, when root is NULL */
 };
 
 /* Box root (owned from here on).  NULL on OOM, root then released. */
@@ -51,6 +59,19 @@ session_wrap(json_t *root)
         return NULL;
     }
     s->root = root;
+    return s;
+}
+
+/* Box a canonical document.  NULL on OOM. */
+static struct session *
+session_wrap_flat(const struct sessflat *flat)
+{
+    struct session *s = malloc(sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    s->root = NULL;
+    s->flat = *flat;
     return s;
 }
 
@@ -76,36 +97,39 @@ session_int(const json_t *v, int64_t *out)
     return 0;
 }
 
-/* See session.h. */
+/* See session.h.  The new document is canonical: no tree is built. */
 struct session *
 session_new(int64_t now_ms, int64_t max_age_ms)
 {
-    char    now[SESSION_ISO_LEN + 1], exp[SESSION_ISO_LEN + 1];
-    json_t *root;
+    struct sessflat flat;
 
     if (max_age_ms < 0 || now_ms > INT64_MAX - max_age_ms
-        || session_iso8601(now_ms, now, sizeof(now)) != 0
-        || session_iso8601(now_ms + max_age_ms, exp, sizeof(exp)) != 0)
+        || session_iso8601(now_ms, flat.created, sizeof(flat.created)) != 0
+        || session_iso8601(now_ms + max_age_ms, flat.expires,
+                           sizeof(flat.expires)) != 0)
         return NULL;
-    /* "I" is json_int_t (long long); %s strings are ASCII. */
-    root = json_pack("{s:{s:I,s:s,s:b,s:s},s:I,s:s}",
-                     "cookie",
-                     "originalMaxAge", (json_int_t) max_age_ms,
-                     "expires", exp,
-                     "httpOnly", 1,
-                     "path", "/",
-                     "views", (json_int_t) 0,
-                     "createdAt", now);
-    if (root == NULL)
-        return NULL;
-    return session_wrap(root);
+    flat.max_age = max_age_ms;
+    flat.views = 0;
+    return session_wrap_flat(&flat);
+}
+
+/* See session.h: the canonical form when the bytes are exactly that,
+ * else the tree. */
+struct session *
+session_parse(const char *json, size_t len, char *err, size_t errlen)
+{
+    struct sessflat flat;
+
+    if (json != NULL && sessflat_parse(json, len, &flat) == 0)
+        return session_wrap_flat(&flat);
+    return session_parse_tree(json, len, err, errlen);
 }
 
 /* See session.h.  JSON_ALLOW_NUL: Express may store "\u0000" in a field
  * we do not own; it must survive.  JSON_DECODE_INT_AS_REAL: every number
  * is a double, as in JavaScript (so 2^63 and beyond still load). */
 struct session *
-session_parse(const char *json, size_t len, char *err, size_t errlen)
+session_parse_tree(const char *json, size_t len, char *err, size_t errlen)
 {
     json_error_t  jerr;
     json_t       *root;
@@ -146,6 +170,19 @@ session_touch(struct session *s, int64_t now_ms)
 
     if (s == NULL)
         return -1;
+    /* The new expiry first, so that a date out of range changes nothing
+     * (in either form). */
+    max_age = session_max_age_ms(s);
+    if (max_age >= 0
+        && (now_ms > INT64_MAX - max_age
+            || session_iso8601(now_ms + max_age, exp, sizeof(exp)) != 0))
+        return -1;
+    if (s->root == NULL) {
+        /* Canonical: views <= 10^15 - 1 before, max_age >= 0 (sessflat.h). */
+        s->flat.views++;
+        memcpy(s->flat.expires, exp, sizeof(exp));
+        return 0;
+    }
     views = session_views(s);
     if (views < INT64_MAX)         /* saturate rather than overflow */
         views++;
@@ -154,13 +191,8 @@ session_touch(struct session *s, int64_t now_ms)
     if (json_object_set_new(s->root, "views",
                             json_real((double) views)) != 0)
         return -1;
-
-    max_age = session_max_age_ms(s);
     if (max_age < 0)
         return 0;                   /* a browser-session cookie: no expiry */
-    if (now_ms > INT64_MAX - max_age
-        || session_iso8601(now_ms + max_age, exp, sizeof(exp)) != 0)
-        return -1;
     cookie = json_object_get(s->root, "cookie");
     if (json_object_set_new(cookie, "expires", json_string(exp)) != 0)
         return -1;
@@ -176,6 +208,8 @@ session_views(const struct session *s)
 
     if (s == NULL)
         return 0;
+    if (s->root == NULL)
+        return s->flat.views;
     v = json_object_get(s->root, "views");
     if (session_int(v, &n) != 0)
         return 0;
@@ -190,6 +224,8 @@ session_expires_ms(const struct session *s)
 
     if (s == NULL)
         return -1;
+    if (s->root == NULL)
+        return session_parse_iso8601(s->flat.expires);
     v = json_object_get(json_object_get(s->root, "cookie"), "expires");
     if (!json_is_string(v))
         return -1;
@@ -205,6 +241,8 @@ session_max_age_ms(const struct session *s)
 
     if (s == NULL)
         return -1;
+    if (s->root == NULL)
+        return s->flat.max_age;
     v = json_object_get(json_object_get(s->root, "cookie"),
                         "originalMaxAge");
     if (session_int(v, &n) != 0)
@@ -218,6 +256,8 @@ session_created(const struct session *s)
 {
     if (s == NULL)
         return NULL;
+    if (s->root == NULL)
+        return s->flat.created;
     return json_string_value(json_object_get(s->root, "createdAt"));
 }
 
@@ -365,6 +405,8 @@ session_dump(const struct session *s, struct buf *out)
 {
     if (s == NULL || out->oom)
         return -1;
+    if (s->root == NULL)
+        return sessflat_write(&s->flat, out);
     if (session_write(out, s->root) != 0)
         return -1;
     return out->oom ? -1 : 0;

@@ -24,14 +24,23 @@ struct session;   /* opaque */
 struct session *session_new(int64_t now_ms, int64_t max_age_ms);
 
 /* Parse a stored document.  NULL (err filled) if not a JSON object or no
- * "cookie" object.  Unknown fields are kept. */
+ * "cookie" object.  Unknown fields are kept.  The document session_new()
+ * writes (and touches of it) is held in a canonical form without a JSON
+ * tree (sessflat.h); every other document in a tree. */
 struct session *session_parse(const char *json, size_t len, char *err,
                               size_t errlen);
+
+/* session_parse() that always builds the tree, even for a canonical
+ * document: what session_parse() does for every other document.  For the
+ * tests and the fuzzer, which check that both forms answer alike. */
+struct session *session_parse_tree(const char *json, size_t len, char *err,
+                                   size_t errlen);
 
 /* Count a visit: views += 1 and cookie.expires = now + originalMaxAge
  * (rolling, as express-session's touch()).  A missing/non-integer "views"
  * (e.g. written by Express code that never set it) starts at 0.  Without
- * an integer originalMaxAge the expiry is left alone.  Returns 0 / -1. */
+ * an integer originalMaxAge the expiry is left alone.  Returns 0 / -1; a
+ * new expiry out of range (years 0..9999) fails before anything changes. */
 int session_touch(struct session *s, int64_t now_ms);
 
 /* "views", or 0 when absent, not an integer or outside int64. */

@@ -1,8 +1,10 @@
 /* fuzz_session.c -- libFuzzer harness for session_parse/touch/dump
  *
- * Any input: parse must not crash.  A parsed document must dump to JSON
- * that parses again and dumps to the same bytes (the writer is stable),
- * and touch must keep it loadable with views counted.
+ * Any input: parse must not crash.  Both forms a document can be held in
+ * (the canonical form without a tree, and the jansson tree) must answer
+ * alike before and after a touch (session_agree.h).  A parsed document
+ * must dump to JSON that parses again and dumps to the same bytes (the
+ * writer is stable), and touch must keep it loadable with views counted.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 
 #include "buf.h"
 #include "session.h"
+#include "../../unit/fcgi-app/session_agree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,6 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char            err[256];
     int64_t         views;
 
+    FUZZ_CHECK(session_agree((const char *) data, size, FUZZ_NOW) == NULL);
     s = session_parse((const char *) data, size, err, sizeof(err));
     if (s == NULL)
         return 0;

@@ -10,13 +10,27 @@
 #include <string.h>
 
 #include "buf.h"
+#include "sessflat.h"
 #include "session.h"
+#include "session_agree.h"
 #include "unit.h"
 
 #define NOW  1795662062345LL             /* 2026-11-26T03:01:02.345Z */
 #define DAY  86400000LL
 
-/* parse + touch(now) + dump; the dumped text, or NULL. */
+/* True if doc answers alike in both forms (session_agree.h). */
+static int
+agrees(const char *doc, int64_t now)
+{
+    const char *why = session_agree(doc, strlen(doc), now);
+
+    if (why != NULL)
+        fprintf(stderr, "forms disagree on %s: %s\n", why, doc);
+    return why == NULL;
+}
+
+/* parse + touch(now) + dump; the dumped text, or NULL.  Every document
+ * cycled is also checked to answer alike in both forms. */
 static char *
 cycle(const char *doc, int64_t now)
 {
@@ -24,6 +38,7 @@ cycle(const char *doc, int64_t now)
     struct buf b;
     char   err[256];
 
+    UNIT_CHECK(agrees(doc, now));
     s = session_parse(doc, strlen(doc), err, sizeof(err));
     if (s == NULL)
         return NULL;
@@ -337,6 +352,117 @@ test_dump_oom_and_null(void)
     buf_free(&b);
 }
 
+#define CANON_A "{\"cookie\":{\"originalMaxAge\":"
+#define CANON_B ",\"expires\":\"2026-11-27T03:01:02.345Z\",\"httpOnly\":" \
+                "true,\"path\":\"/\"},\"views\":"
+#define CANON_C ",\"createdAt\":\"2026-11-26T03:01:02.345Z\"}"
+#define CANON(age, views) CANON_A age CANON_B views CANON_C
+
+/* The canonical form is recognised byte for byte, held without a tree,
+ * and written back as the tree would write it. */
+static void
+test_canonical_form(void)
+{
+    struct sessflat f;
+    struct buf b;
+    const char *doc = CANON("86400000", "41"), *want;
+
+    UNIT_CHECK(sessflat_parse(doc, strlen(doc), &f) == 0);
+    UNIT_CHECK(f.max_age == DAY && f.views == 41);
+    UNIT_CHECK_STR(f.expires, "2026-11-27T03:01:02.345Z");
+    UNIT_CHECK_STR(f.created, "2026-11-26T03:01:02.345Z");
+    buf_init(&b);
+    UNIT_CHECK(sessflat_write(&f, &b) == 0);
+    UNIT_CHECK_STR(b.data, doc);
+    buf_free(&b);
+    want = CANON("86400000", "42");
+    UNIT_CHECK(same(cycle(doc, NOW), want));
+    /* The largest count the form takes, and one past it after touch. */
+    doc = CANON("0", "999999999999999");
+    UNIT_CHECK(sessflat_parse(doc, strlen(doc), &f) == 0);
+    UNIT_CHECK(f.max_age == 0 && f.views == 999999999999999LL);
+    want = "{\"cookie\":{\"originalMaxAge\":0,\"expires\":"
+           "\"2026-11-26T03:01:02.345Z\",\"httpOnly\":true,"
+           "\"path\":\"/\"},\"views\":1000000000000000,"
+           "\"createdAt\":\"2026-11-26T03:01:02.345Z\"}";
+    UNIT_CHECK(same(cycle(doc, NOW), want));
+    /* A date of the right shape that does not exist: both forms read it
+     * as no expiry, and touch replaces it. */
+    doc = CANON_A "1000,\"expires\":\"2026-13-45T99:99:99.999Z\","
+          "\"httpOnly\":true,\"path\":\"/\"},\"views\":1" CANON_C;
+    UNIT_CHECK(sessflat_parse(doc, strlen(doc), &f) == 0);
+    UNIT_CHECK(agrees(doc, NOW));
+    UNIT_CHECK(agrees(doc, INT64_MAX));       /* touch fails in both */
+    UNIT_CHECK(sessflat_parse(NULL, 0, &f) == -1);
+}
+
+/* Anything but the exact bytes goes the general way, and still answers
+ * as the tree does. */
+static void
+test_not_canonical_goes_general(void)
+{
+    static const char *const docs[] = {
+        CANON("01", "1"),                   /* leading zero: not JSON */
+        CANON("1", "00"),
+        CANON("-1", "1"),                   /* a sign */
+        CANON("1", "-3"),
+        CANON("1", "1.0"),                  /* a fraction, an exponent */
+        CANON("1", "1e3"),
+        CANON("1", "1000000000000000"),     /* 16 digits */
+        CANON("1", "9007199254740993"),     /* beyond 2^53 */
+        CANON("1", ""),
+        CANON("null", "1"),                 /* browser-session cookie */
+        CANON("1", "\"7\""),
+        CANON(" 1", "1"),                   /* whitespace anywhere */
+        CANON("1", "1") " ",
+        CANON("1", "1") "\n",
+        "{ \"cookie\":{\"originalMaxAge\":1,\"expires\":"
+        "\"2026-11-27T03:01:02.345Z\",\"httpOnly\":true,\"path\":\"/\"},"
+        "\"views\":1,\"createdAt\":\"2026-11-26T03:01:02.345Z\"}",
+        /* another key order, a field more, a field less, other values */
+        "{\"cookie\":{\"expires\":\"2026-11-27T03:01:02.345Z\","
+        "\"originalMaxAge\":1,\"httpOnly\":true,\"path\":\"/\"},"
+        "\"views\":1,\"createdAt\":\"2026-11-26T03:01:02.345Z\"}",
+        "{\"cookie\":{\"originalMaxAge\":1,\"expires\":"
+        "\"2026-11-27T03:01:02.345Z\",\"httpOnly\":true,\"path\":\"/\"},"
+        "\"createdAt\":\"2026-11-26T03:01:02.345Z\",\"views\":1}",
+        CANON_A "1" CANON_B "1,\"views\":2" CANON_C,
+        CANON_A "1" CANON_B "1,\"createdAt\":\"2026-11-26T03:01:02.345Z\","
+        "\"user\":{}}",
+        CANON_A "1" CANON_B "1}",
+        CANON_A "1,\"expires\":\"2026-11-27T03:01:02.345Z\",\"httpOnly\":"
+        "false,\"path\":\"/\"},\"views\":1" CANON_C,
+        CANON_A "1,\"expires\":\"2026-11-27T03:01:02.345Z\",\"httpOnly\":"
+        "true,\"path\":\"/x\"},\"views\":1" CANON_C,
+        /* dates: an escape, a short one, a lower-case z, a NUL */
+        CANON_A "1,\"expires\":\"\\u0032026-11-27T03:01:02.345Z\","
+        "\"httpOnly\":true,\"path\":\"/\"},\"views\":1" CANON_C,
+        CANON_A "1,\"expires\":\"2026-11-27T03:01:02.34Z\",\"httpOnly\":"
+        "true,\"path\":\"/\"},\"views\":1" CANON_C,
+        CANON_A "1" CANON_B "1,\"createdAt\":\"2026-11-26T03:01:02.345z\"}",
+        CANON_A "1" CANON_B "1,\"createdAt\":\"2026-11-26T03:01:02.3\\u00005Z\"}",
+        /* cut short, or not a document at all */
+        CANON_A "1" CANON_B "1,\"createdAt\":\"2026-11-26T03:01:02.345Z\"",
+        CANON_A "1" CANON_B,
+        CANON_A,
+        "",
+        "[]",
+    };
+    struct sessflat f;
+    const char *doc;
+    size_t i;
+
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        UNIT_CHECK(sessflat_parse(docs[i], strlen(docs[i]), &f) == -1);
+        UNIT_CHECK(agrees(docs[i], NOW));
+    }
+    /* A canonical document with a byte more or less, by length. */
+    doc = CANON("1", "1") "x";
+    UNIT_CHECK(sessflat_parse(doc, strlen(doc), &f) == -1);
+    UNIT_CHECK(sessflat_parse(doc, strlen(doc) - 1, &f) == 0);
+    UNIT_CHECK(sessflat_parse(doc, strlen(doc) - 2, &f) == -1);
+}
+
 int
 main(void)
 {
@@ -352,5 +478,7 @@ main(void)
     UNIT_RUN(test_parse_errors);
     UNIT_RUN(test_deep_nesting_no_crash);
     UNIT_RUN(test_dump_oom_and_null);
+    UNIT_RUN(test_canonical_form);
+    UNIT_RUN(test_not_canonical_goes_general);
     return unit_done();
 }
