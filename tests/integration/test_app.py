@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from tap import Suite, Skip
 from stack import Stack, APP_BIN
 from httpc import (raw, Response, check_json, header_of,
-                   headers_of, check_security_headers)
+                   headers_of, check_security_headers, http_get)
 
 BASE = 20200
 t = Suite()
@@ -50,13 +50,13 @@ def teardown(s):
 
 
 def get_json(s, path, want, **kw):
-    st, hdrs, body = s.get(path, **kw)
+    st, hdrs, body = http_get(s.ports["http"], path, **kw)
     assert st == want, f"{path}: {st} {body[:200]!r}"
     return check_json(st, header_of(hdrs, "Content-Type"), body), hdrs
 
 
 def new_cookie(s):
-    st, hdrs, body = s.get("/")
+    st, hdrs, body = http_get(s.ports["http"], "/")
     assert st == 200, st
     cookies = headers_of(hdrs, "Set-Cookie")
     assert len(cookies) == 1, cookies
@@ -86,7 +86,7 @@ def wait_status(s, path, want, timeout, consecutive=1, **kw):
     deadline = time.monotonic() + timeout
     run = 0
     while True:
-        st, hdrs, body = s.get(path, **kw)
+        st, hdrs, body = http_get(s.ports["http"], path, **kw)
         run = run + 1 if st == want else 0
         if run >= consecutive:
             return hdrs, body
@@ -102,7 +102,7 @@ def wait_status(s, path, want, timeout, consecutive=1, **kw):
 
 @t.case
 def root_is_ok_json_with_session_cookie(s):
-    st, hdrs, body = s.get("/")
+    st, hdrs, body = http_get(s.ports["http"], "/")
     assert st == 200, st
     assert check_json(st, header_of(hdrs, "Content-Type"), body) == \
         {"status": "ok"}
@@ -129,12 +129,12 @@ def second_request_with_cookie_counts_visits(s):
     cookie = new_cookie(s)
     v1 = views(s, cookie)
     assert v1 >= 1, f"first visit not counted: {v1}"
-    st, hdrs, _ = s.get("/", headers={"Cookie": cookie})
+    st, hdrs, _ = http_get(s.ports["http"], "/", headers={"Cookie": cookie})
     assert st == 200
     for c in headers_of(hdrs, "Set-Cookie"):
         # A rolling cookie may be re-sent, but for the same session.
         assert c.split(";")[0] == cookie, (c, cookie)
-    s.get("/", headers={"Cookie": cookie})
+    http_get(s.ports["http"], "/", headers={"Cookie": cookie})
     assert views(s, cookie) == v1 + 2
     # The session is in Redis and replicated (connect-redis layout).
     sid = cookie.split("=", 1)[1][len("s%3A"):].split(".")[0]
@@ -226,8 +226,9 @@ def unknown_route_is_404_json(s):
 def post_root_is_405_with_allow(s):
     for method, path in (("POST", "/"), ("PUT", "/hello/x"),
                          ("DELETE", "/session"), ("PATCH", "/healthz")):
-        st, hdrs, body = s.get(path, method=method, body=b"{}",
-                               headers={"Content-Type": "application/json"})
+        st, hdrs, body = http_get(
+            s.ports["http"], path, method=method, body=b"{}",
+            headers={"Content-Type": "application/json"})
         assert st == 405, (method, path, st)
         check_json(st, header_of(hdrs, "Content-Type"), body)
         assert header_of(hdrs, "Allow") == "GET, HEAD", hdrs
@@ -236,11 +237,13 @@ def post_root_is_405_with_allow(s):
 
 @t.case
 def body_over_limit_is_413_json(s):
-    st, hdrs, body = s.get("/", method="POST", body=b"x" * 16385)
+    st, hdrs, body = http_get(s.ports["http"], "/", method="POST",
+                              body=b"x" * 16385)
     assert st == 413, st
     assert check_json(st, header_of(hdrs, "Content-Type"), body) == \
         {"error": "payload too large"}
-    st, _, _ = s.get("/", method="POST", body=b"x" * 16384)
+    st, _, _ = http_get(s.ports["http"], "/", method="POST",
+                        body=b"x" * 16384)
     assert st == 405, f"body at the limit: {st}"
     answers(s)
 
@@ -302,7 +305,8 @@ def bad_cookies_get_a_fresh_session(s):
     before = session_doc(s, good_sid)
     for cookie in ("connect.sid=garbage", "connect.sid=s%3Aabc.def",
                    tampered, forged, "connect.sid=%ff%00", "connect.sid="):
-        st, hdrs, _ = s.get("/", headers={"Cookie": cookie})
+        st, hdrs, _ = http_get(s.ports["http"], "/",
+                               headers={"Cookie": cookie})
         assert st == 200, (cookie, st)
         fresh = headers_of(hdrs, "Set-Cookie")
         assert len(fresh) == 1, (cookie, fresh)
@@ -323,7 +327,7 @@ def bad_cookies_get_a_fresh_session(s):
 # --- /metrics ----------------------------------------------------------------
 
 def scrape(s):
-    st, hdrs, body = s.get("/metrics", internal=True)
+    st, hdrs, body = http_get(s.ports["internal"], "/metrics")
     assert st == 200, st
     ctype = header_of(hdrs, "Content-Type")
     assert ctype.startswith("text/plain"), ctype
@@ -355,7 +359,7 @@ def metrics_is_404_publicly_however_asked(s):
                  "/metrics?x=1", "/./metrics", "/METRICS"):
         for headers in ({}, {"App-Internal": "1"}, {"APP_INTERNAL": "1"},
                         {"X-App-Internal": "1"}):
-            st, hdrs, body = s.get(path, headers=headers)
+            st, hdrs, body = http_get(s.ports["http"], path, headers=headers)
             assert st in (400, 404), (path, headers, st)
             check_json(st, header_of(hdrs, "Content-Type"), body)
             assert b"fcgi_app_" not in body, (path, headers)
@@ -368,16 +372,17 @@ def security_headers_once_on_every_answer(s):
     for path, method in (("/", "GET"), ("/hello/x", "GET"),
                          ("/nope", "GET"), ("/", "POST"),
                          ("/hello/%ff", "GET"), ("/session", "GET")):
-        st, hdrs, _ = s.get(path, method=method)
+        st, hdrs, _ = http_get(s.ports["http"], path, method=method)
         check_security_headers(lambda n: headers_of(hdrs, n))
-    _, hdrs, _ = s.get("/metrics", internal=True)
+    _, hdrs, _ = http_get(s.ports["internal"], "/metrics")
     check_security_headers(lambda n: headers_of(hdrs, n))
 
 
 @t.case
 def access_log_lines_are_combined_format(s):
-    s.get("/hello/log", headers={"User-Agent": "test-agent/1.0",
-                                 "Referer": "http://example.test/"})
+    http_get(s.ports["http"], "/hello/log",
+             headers={"User-Agent": "test-agent/1.0",
+                      "Referer": "http://example.test/"})
     time.sleep(0.2)
     with open(s.log_path("nginx-access"), encoding="utf-8",
               errors="replace") as f:
@@ -423,14 +428,14 @@ def readyz_503_while_primary_stalled_then_200(s):
     s.stop("primary")
     try:
         t0 = time.monotonic()
-        st, hdrs, body = s.get("/readyz")
+        st, hdrs, body = http_get(s.ports["http"], "/readyz")
         dt = time.monotonic() - t0
         assert st == 503, st
         check_json(st, header_of(hdrs, "Content-Type"), body)
         assert dt < 2.0, f"503 took {dt:.2f}s"
         # Healthz does not touch Redis.
         get_json(s, "/healthz", 200)
-        st, hdrs, body = s.get("/")
+        st, hdrs, body = http_get(s.ports["http"], "/")
         assert st == 503, f"/ with Redis stalled: {st}"
         check_json(st, header_of(hdrs, "Content-Type"), body)
     finally:
@@ -456,7 +461,7 @@ def pool_stalled_gives_504_json(s):
     s.stop("fcgi-app")
     try:
         t0 = time.monotonic()
-        st, hdrs, body = s.get("/healthz", timeout=15)
+        st, hdrs, body = http_get(s.ports["http"], "/healthz", timeout=15)
         dt = time.monotonic() - t0
         assert st == 504, st
         assert check_json(st, header_of(hdrs, "Content-Type"), body) == \
@@ -470,7 +475,7 @@ def pool_stalled_gives_504_json(s):
 @t.case
 def pool_stopped_gives_502_json(s):
     s.terminate("fcgi-app")
-    st, hdrs, body = s.get("/")
+    st, hdrs, body = http_get(s.ports["http"], "/")
     assert st == 502, st
     assert check_json(st, header_of(hdrs, "Content-Type"), body) == \
         {"error": "bad gateway"}

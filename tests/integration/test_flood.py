@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 from tap import Suite, Skip
 from stack import Stack, APP_BIN
+from httpc import http_get
 
 BASE = 20900
 # Room for about 6,000 sessions (~350 bytes each) above what Redis holds
@@ -85,7 +86,8 @@ def cookie_of(hdrs):
 
 
 def views(s, cookie):
-    st, _, body = s.get("/session", headers={"Cookie": cookie})
+    st, _, body = http_get(s.ports["http"], "/session",
+                           headers={"Cookie": cookie})
     assert st == 200, f"/session: {st} {body[:200]!r}"
     m = re.search(rb'"views":(\d+)', body)
     assert m, body
@@ -114,12 +116,12 @@ def policy_is_volatile_ttl(ctx):
 def returning_users_get_long_ttl(ctx):
     s = ctx["s"]
     for _ in range(RETURNING):
-        st, hdrs, _ = s.get("/")
+        st, hdrs, _ = http_get(s.ports["http"], "/")
         assert st == 200
         ctx["cookies"].append(cookie_of(hdrs))
     time.sleep(1.1)             # back after SESSION_PROMOTE_AFTER_S
     for c in ctx["cookies"]:
-        st, _, _ = s.get("/", headers={"Cookie": c})
+        st, _, _ = http_get(s.ports["http"], "/", headers={"Cookie": c})
         assert st == 200
         assert views(s, c) == 2
     keys = scan(s)
@@ -175,7 +177,7 @@ def returning_sessions_survive_the_flood(ctx):
     s = ctx["s"]
     for c in ctx["cookies"]:
         assert views(s, c) == 2, c
-        st, _, _ = s.get("/", headers={"Cookie": c})
+        st, _, _ = http_get(s.ports["http"], "/", headers={"Cookie": c})
         assert st == 200
         assert views(s, c) == 3, c
 
@@ -239,7 +241,8 @@ def replayed_cookies_cannot_push_returning_users_out(ctx):
     assert len(long_ttl) <= RETURNING, \
         f"{len(long_ttl)} of {len(keys)} sampled keys hold a long TTL"
     for c in ctx["cookies"]:
-        st, _, body = s.get("/session", headers={"Cookie": c})
+        st, _, body = http_get(s.ports["http"], "/session",
+                               headers={"Cookie": c})
         assert st == 200 and b'"views":3' in body, \
             f"a returning user's session was evicted: {body[:120]!r}"
 

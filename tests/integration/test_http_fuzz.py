@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 from tap import Suite, Skip
 from stack import Stack, APP_BIN
-from httpc import headers_of
+from httpc import headers_of, http_get
 
 BASE = 20600
 # A fixed seed by default, so that the suite (and CI) runs the same cases
@@ -617,7 +617,7 @@ def setup():
         raise Skip(f"{APP_BIN} not built (make -C fcgi-app)")
     s = Stack(base_port=BASE, collector=False).__enter__()
     try:
-        st, hdrs, _ = s.get("/")
+        st, hdrs, _ = http_get(s.ports["http"], "/")
         assert st == 200, st
         good = headers_of(hdrs, "Set-Cookie")[0].split(";")[0].encode()
         assert good.startswith(b"connect.sid=s%3A"), good
@@ -633,7 +633,7 @@ def teardown(ctx):
 
 
 def crashes(s):
-    st, _, body = s.get("/metrics", internal=True)
+    st, _, body = http_get(s.ports["internal"], "/metrics")
     assert st == 200, st
     m = re.search(rb'^fcgi_app_worker_restarts_total\{reason="crash"\} '
                   rb'(\d+)$', body, re.M)
@@ -694,7 +694,7 @@ def raw_requests_through_nginx_get_json(ctx):
     for case, o, problems in tally.failures[:8]:
         print(describe(case, o, problems), file=sys.stderr)
     # The chain still serves, and nothing crashed on the way.
-    st, _, _ = s.get("/")
+    st, _, _ = http_get(s.ports["http"], "/")
     assert st == 200, f"after the fuzz: GET / {st}"
     assert s.procs["fcgi-app"].alive() and s.pid("fcgi-app") == pool_pid
     after = crashes(s)

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from tap import Suite
 from stack import Stack, NGINX_DIR
 from httpc import (raw, Response, check_json, header_of,
-                   headers_of, check_security_headers)
+                   headers_of, check_security_headers, http_get)
 
 BASE = 20100
 t = Suite()
@@ -41,7 +41,7 @@ def teardown(s):
 
 def still_answers(s):
     """nginx keeps serving after whatever the previous request did."""
-    st, hdrs, body = s.get("/metrics", timeout=3)
+    st, hdrs, body = http_get(s.ports["http"], "/metrics", timeout=3)
     assert st == 404, f"follow-up request: {st}"
     check_json(st, header_of(hdrs, "Content-Type"), body)
 
@@ -137,7 +137,7 @@ def upstream_resolve_parameter_is_unsupported_here():
 
 @t.case
 def pool_down_gives_502_json(s):
-    st, hdrs, body = s.get("/")
+    st, hdrs, body = http_get(s.ports["http"], "/")
     assert st == 502, st
     doc = check_json(st, header_of(hdrs, "Content-Type"), body)
     assert doc == {"error": "bad gateway"}, doc
@@ -147,7 +147,7 @@ def pool_down_gives_502_json(s):
 
 @t.case
 def server_header_has_no_version(s):
-    st, hdrs, _ = s.get("/")
+    st, hdrs, _ = http_get(s.ports["http"], "/")
     assert header_of(hdrs, "Server") == "nginx", header_of(hdrs, "Server")
 
 
@@ -161,7 +161,7 @@ def metrics_is_404_json_on_public_server(s):
             ("/metrics", {"APP_INTERNAL": "1"}),
             ("/metrics?APP_INTERNAL=1", {}),
             ("/metrics/", {"X-Forwarded-For": "127.0.0.1"})]:
-        st, hdrs, body = s.get(path, headers=headers)
+        st, hdrs, body = http_get(s.ports["http"], path, headers=headers)
         if path == "/metrics/":
             # Not the metrics location: it goes to the pool (absent here).
             assert st == 502, (path, st)
@@ -174,14 +174,14 @@ def metrics_is_404_json_on_public_server(s):
 @t.case
 def metrics_is_forwarded_on_internal_server(s):
     # The pool is absent, so nginx tried to forward it: 502, not 404.
-    st, hdrs, body = s.get("/metrics", internal=True)
+    st, hdrs, body = http_get(s.ports["internal"], "/metrics")
     assert st == 502, st
     check_json(st, header_of(hdrs, "Content-Type"), body)
 
 
 @t.case
 def error_locations_are_internal(s):
-    st, hdrs, body = s.get("/_nginx_error/502")
+    st, hdrs, body = http_get(s.ports["http"], "/_nginx_error/502")
     assert st == 404, st
     check_json(st, header_of(hdrs, "Content-Type"), body)
 
@@ -424,8 +424,8 @@ def slow_headers_are_cut_without_html(s):
 
 @t.case
 def access_log_is_combined_format(s):
-    s.get("/metrics", headers={"User-Agent": 'ua "quoted"',
-                               "Referer": "http://r/"})
+    http_get(s.ports["http"], "/metrics",
+             headers={"User-Agent": 'ua "quoted"', "Referer": "http://r/"})
     time.sleep(0.2)
     with open(s.log_path("nginx-access"), encoding="utf-8",
               errors="replace") as f:

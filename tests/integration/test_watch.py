@@ -176,7 +176,7 @@ def change_hosts(c, addrs):
 def workers_seen(c, n=40):
     seen = set()
     for _ in range(n):
-        st, hdrs, body = c.s.get("/session")
+        st, hdrs, body = http_get(c.s.ports["http"], "/session")
         assert st == 200, (st, body)
         seen.add(json.loads(body)["worker"])
     return seen
@@ -187,7 +187,7 @@ def initial_upstream_comes_from_dns(c):
     text = wait_servers(c, [f"127.0.0.2:{c.port}"])
     assert "keepalive " in text, text
     if c.have_app:
-        st, _, body = c.s.get("/healthz")
+        st, _, body = http_get(c.s.ports["http"], "/healthz")
         assert st == 200, (st, body)
 
 
@@ -245,13 +245,13 @@ def no_instance_gives_fast_502_json_then_recovers(c):
     text = change_hosts(c, [])
     assert " down;" in text, text
     t0 = time.monotonic()
-    st, hdrs, body = c.s.get("/")
+    st, hdrs, body = http_get(c.s.ports["http"], "/")
     assert st == 502 and time.monotonic() - t0 < 1.0, st
     check_json(st, header_of(hdrs, "Content-Type"), body)
     change_hosts(c, ["127.0.0.2"])
     if c.have_app:
         deadline = time.monotonic() + 5
-        while c.s.get("/healthz")[0] != 200:
+        while http_get(c.s.ports["http"], "/healthz")[0] != 200:
             assert time.monotonic() < deadline, "no recovery"
             time.sleep(0.1)
 
@@ -282,7 +282,7 @@ def config_nginx_t_refuses_is_not_loaded(c):
         assert reloads(c) == n0, "reloaded a config nginx -t refused"
         with open(c.s.procs["nginx"].out_path) as f:
             assert "refused" in f.read()
-        st, _, _ = c.s.get("/metrics")
+        st, _, _ = http_get(c.s.ports["http"], "/metrics")
         assert st == 404, st
     finally:
         with open(conf, "w") as f:

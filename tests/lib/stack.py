@@ -18,8 +18,11 @@ socket in the run directory) until Ctrl-C.
 As a library (tests):
     with Stack(run_dir=tmp, base_port=20100) as s:
         s.url("/")                    # http://127.0.0.1:20100/
+        s.ports["http"]               # 20100, for the caller's HTTP client
         s.redis_cli("primary", "PING")
         s.stop("fcgi-app"); s.cont("fcgi-app")
+It makes no HTTP request but its readiness probe: callers bring their own
+client (the tests use httpc.http_get).
 
 Port layout for base_port B: nginx B, internal (/metrics) B+1, Redis
 primary B+10, replicas B+11 and B+12; B+2 (9000 on the development
@@ -29,6 +32,7 @@ in containers), else the pool is on fcgi-app.sock in the run directory.
 import argparse
 import ctypes
 import functools
+import http.client
 import os
 import pwd
 import grp
@@ -43,7 +47,6 @@ import time
 
 import redis_wire as resp
 from redis_wire import RedisError  # noqa: F401  (callers catch it)
-from httpc import http_get
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -133,8 +136,18 @@ def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
         return resp.read(f)
 
 
-# --- HTTP helpers ---------------------------------------------------------
+# --- HTTP: the readiness probe only ------------------------------------
 
+def _http_status(port, path, timeout):
+    """The status of one GET of path on 127.0.0.1:port, on a fresh
+    connection (headers and body are not kept).  Raises OSError or
+    http.client.HTTPException when nothing answers."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        return c.getresponse().status
+    finally:
+        c.close()
 
 
 # --- processes ------------------------------------------------------------
@@ -318,12 +331,6 @@ class Stack:
         port = self.ports["internal" if internal else "http"]
         return f"http://127.0.0.1:{port}{path}"
 
-    def get(self, path, headers=None, method="GET", body=None,
-            internal=False, timeout=10.0):
-        """HTTP request through nginx: (status, header pairs, body)."""
-        port = self.ports["internal" if internal else "http"]
-        return http_get(port, path, headers, method, body, timeout)
-
     def redis_cli(self, node, *args, timeout=2.0):
         """Run a command on "primary", "replica1" or "replica2"."""
         return redis_command(self.ports[node], self.redis_password, *args,
@@ -504,7 +511,7 @@ class Stack:
             path = "/healthz" if want_app else "/nginx-only-probe"
 
             def healthy():
-                st, _, _ = self.get(path, timeout=2)
+                st = _http_status(self.ports["http"], path, timeout=2)
                 return st == 200 if want_app else st in (502, 404)
             self._wait(name, healthy, 15, f"GET {path} through nginx")
 
