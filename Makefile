@@ -7,7 +7,9 @@
 #   make check           static analysis: cppcheck, clang-tidy, shellcheck
 #   make bench           benchmarks side by side with their peers
 #   make run             the whole stack natively on loopback, foreground
+#                        (lib/tools/stack.py)
 #   make base-image      build debian:bookworm-slim locally when no registry
+#                        (lib/tools/base-image.sh)
 #   make swarm-secrets   create compose.swarm.yaml's Swarm secrets, once, on
 #                        a swarm manager (redis/swarm-secrets.sh; PREFIX=...)
 #   make clean
@@ -71,10 +73,10 @@ bench: all
 	    if [ -x "$$b" ]; then echo "== $$b"; "$$b"; fi; done
 
 run: all
-	python3 tests/lib/stack.py
+	python3 lib/tools/stack.py
 
 base-image:
-	tests/compose/base-image.sh
+	lib/tools/base-image.sh
 
 PREFIX ?= webstack
 swarm-secrets:

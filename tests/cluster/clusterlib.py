@@ -33,8 +33,8 @@ docker_gwbridge network it brought), engines, their containers and
 mounts, namespaces, veths, the FORWARD rule, data roots -- and a killed
 run's leftovers are found from STATE and removed by the next setup().
 
-Usage (as a program, by hand, as root; PYTHONPATH=tests/lib as for every
-test program run without tests/run):
+Usage (as a program, by hand, as root; PYTHONPATH=tests/lib:lib/tools as
+for every test program run without tests/run):
     tests/cluster/clusterlib.py up [N]     # leaves the cluster running
     tests/cluster/clusterlib.py down       # removes it (and leftovers)
     tests/cluster/clusterlib.py docker I ARGS...   # the CLI on node I

@@ -19,7 +19,7 @@ Cases, in order (the last two break the cluster on purpose):
   worker_node_lost_under_load, primary_node_lost_sentinel_follows.
 
 Everything is removed on any exit (teardown; SIGTERM and the deadline
-too: tap.teardown_guard).  By hand: PYTHONPATH=tests/lib
+too: tap.teardown_guard).  By hand: PYTHONPATH=tests/lib:lib/tools
 tests/cluster/test_cluster.py, as root.  Skips (77) without root, a Docker engine,
 nsenter/unshare/ip, or the stack's images.
 """
@@ -179,7 +179,7 @@ def setup():
         check=False).returncode != 0]
     if missing:
         # tests/compose builds them; build here only what is missing
-        run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
+        run([os.path.join(ROOT, "lib", "tools", "base-image.sh")],
             timeout=900)
         compose = (["docker-compose"] if shutil.which("docker-compose")
                    else ["docker", "compose"])

@@ -24,6 +24,9 @@ from tap import Skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+# make base-image: debian:bookworm-slim, pulled or made from Debian's
+# archive; every image of the project builds on it.
+BASE_IMAGE_SCRIPT = os.path.join(ROOT, "lib", "tools", "base-image.sh")
 
 
 def log(msg):
@@ -205,12 +208,11 @@ class Project:
                    env=dict(os.environ, **self.env), cwd=ROOT)
 
     def build_images(self):
-        """The base image (tests/compose/base-image.sh: pulled, or made
+        """The base image (lib/tools/base-image.sh: pulled, or made
         from Debian's archive) and the project's images (layer cache);
         logs how long it took and the tag."""
         t0 = time.monotonic()
-        run([os.path.join(ROOT, "tests", "compose", "base-image.sh")],
-            timeout=900)
+        run([BASE_IMAGE_SCRIPT], timeout=900)
         self.compose("build", timeout=1800)
         log(f"images ready in {time.monotonic() - t0:.0f}s "
             f"(tag {os.environ.get('WEBSTACK_TAG', 'latest')})")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_base_image.py -- the offline base image and builds on top of it.
 
-Proves the air-gapped path of tests/compose/base-image.sh on this machine's
+Proves the air-gapped path of lib/tools/base-image.sh on this machine's
 Docker Engine: the script is idempotent, the image it provides is a slim
 Debian bookworm, the cached tarball imports under another name, and a
 multi-stage Dockerfile that installs packages from Debian's archive builds
@@ -17,8 +17,9 @@ import uuid
 
 from tap import Skip, Suite
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.join(HERE, "base-image.sh")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "lib", "tools", "base-image.sh")
 BASE = "debian:bookworm-slim"
 TAG = "webstack-test-" + uuid.uuid4().hex[:8]
 

@@ -13,7 +13,7 @@ and then catches up; sessions and collector offsets
 survive `down` then `up`.
 
 Images are built once per run (docker-compose build, layer cache).  The
-base image comes from tests/compose/base-image.sh (pulled, or made from
+base image comes from lib/tools/base-image.sh (pulled, or made from
 Debian's archive).  Teardown removes the project's containers, networks
 and volumes even when a case fails.  Skips (77) only when no Docker engine
 is reachable.  Port: the stack's 3000 (WEBSTACK_PORT overrides it).
@@ -159,7 +159,7 @@ def check_exact(path, before=()):
 def setup():
     P.cmd = engine_or_skip()
     P.build_images()
-    # Port 3000 is also `make run`'s (tests/lib/stack.py): wait, bounded,
+    # Port 3000 is also `make run`'s (lib/tools/stack.py): wait, bounded,
     # for a native stack to finish rather than fail at once.
     wait_for(f"port {PORT} free on the host (set WEBSTACK_PORT to move "
              f"the stack)", lambda: port_free(PORT), PORT_WAIT,

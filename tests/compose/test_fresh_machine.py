@@ -23,7 +23,6 @@ import re
 import subprocess
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import composelib
 from composelib import ROOT, log, run
 from tap import Suite, teardown_guard
@@ -48,7 +47,7 @@ def setup():
     if run(["docker", "image", "inspect", BASE], check=False,
            timeout=30).returncode != 0:
         log(f"{BASE} missing: make base-image")
-        run([os.path.join(HERE, "base-image.sh")], timeout=1200)
+        run([composelib.BASE_IMAGE_SCRIPT], timeout=1200)
     # Docker leaves IPv6 off in a container; a Debian machine has ::1.
     run(["docker", "run", "-d", "--name", NAME, "--cap-add", "SYS_ADMIN",
          "--sysctl", "net.ipv6.conf.lo.disable_ipv6=0",

@@ -85,7 +85,7 @@ def setup():
         raise Skip("no docker CLI")
     if run(["docker", "info"], check=False, timeout=30).returncode != 0:
         raise Skip("no Docker engine reachable")
-    run([os.path.join(HERE, "base-image.sh")], timeout=900)
+    run([composelib.BASE_IMAGE_SCRIPT], timeout=900)
     compose = (["docker-compose"] if shutil.which("docker-compose")
                else ["docker", "compose"])
     run(compose + ["-f", os.path.join(ROOT, "compose.yaml"), "build"],

@@ -2,7 +2,7 @@
 """test_app.py -- the whole chain: nginx -> fcgi-app -> Redis, on loopback.
 
 Real nginx (nginx/app/*.conf), the real pool (fcgi-app/fcgi-app), real
-redis-server primary and replicas, all started by tests/lib/stack.py.
+redis-server primary and replicas, all started by lib/tools/stack.py.
 Exits 77 when fcgi-app is not built.  The cases that stop or stall a
 component come last and bring it back.  Ports 20200-20212.
 """

@@ -9,7 +9,7 @@ maxmemory-policy volatile-ttl (redis/primary.conf) evicts the keys closest
 to expiry first, i.e. those one-visit sessions, before any returning
 user's 30-day session.
 
-The whole native stack from tests/lib/stack.py, with the shipped Redis
+The whole native stack from lib/tools/stack.py, with the shipped Redis
 config; only maxmemory is lowered at run time (CONFIG SET) so that wrk
 can overrun it within seconds.  Ports 20900-20912.
 """

@@ -2,7 +2,7 @@
 """test_http_fuzz.py -- seeded raw-HTTP fuzz of the whole chain, through nginx.
 
 Real nginx (nginx/app/*.conf), the real pool and Redis from
-tests/lib/stack.py.  A generator writes raw requests over sockets: bad
+lib/tools/stack.py.  A generator writes raw requests over sockets: bad
 methods and request lines, odd, long and repeated cookies (and the real
 session cookie, whole and tampered), header lines and header sections
 around nginx's limits, Content-Length and Transfer-Encoding in every

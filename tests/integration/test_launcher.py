@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_launcher.py -- the launcher itself: `make run`'s program and its promises.
 
-Runs tests/lib/stack.py as a program (what `make run` does) and as a
+Runs lib/tools/stack.py as a program (what `make run` does) and as a
 library: it becomes ready and serves, Ctrl-C stops everything, a SIGKILLed
 launcher leaves no process behind, and a component that cannot start fails
 the start loudly (its log tail in the error) and is cleaned up.
@@ -16,7 +16,9 @@ import time
 import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIB = os.path.join(os.path.dirname(HERE), "lib")
+# What `make run` runs.
+STACK_PY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib",
+                        "tools", "stack.py")
 
 from tap import Suite, Skip
 from stack import Stack, StackError, APP_BIN
@@ -61,13 +63,13 @@ def wait_gone(path, timeout):
 
 
 class Program:
-    """python3 tests/lib/stack.py in its own process group."""
+    """python3 lib/tools/stack.py in its own process group."""
 
     def __init__(self, run_dir):
         env = dict(os.environ, SESSION_SECRET="test-secret-for-stack-py-0123456789",
                    REDIS_PASSWORD="test-password-for-stack-py")
         self.p = subprocess.Popen(
-            [sys.executable, os.path.join(LIB, "stack.py"), "--base-port",
+            [sys.executable, STACK_PY, "--base-port",
              str(BASE), "--run-dir", run_dir, "--no-collector"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
             start_new_session=True, text=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_limits.py -- nginx's per-client limits (nginx/app/limits.conf.in).
 
-The whole native stack from tests/lib/stack.py with the shipped defaults
+The whole native stack from lib/tools/stack.py with the shipped defaults
 (NGINX_LIMIT_REQ_RATE 50/s, NGINX_LIMIT_REQ_BURST 100, NGINX_LIMIT_CONN
 50).  Clients are told apart by their source address: every address in
 127.0.0.0/8 is loopback on Linux, so a socket bound to 127.0.0.2 before
@@ -27,7 +27,9 @@ import time
 import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIB = os.path.join(os.path.dirname(HERE), "lib")
+# What `make run` runs.
+STACK_PY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib",
+                        "tools", "stack.py")
 
 from tap import Suite, Skip
 import stack as stacklib
@@ -305,7 +307,7 @@ def make_run_takes_limits_from_the_environment():
     """stack.py as a program (make run): NGINX_LIMIT_* from the
     environment reach the config; a bad one stops it before anything
     starts."""
-    prog = [sys.executable, os.path.join(LIB, "stack.py"), "--base-port",
+    prog = [sys.executable, STACK_PY, "--base-port",
             str(PROGRAM_BASE), "--no-collector"]
     env = dict(os.environ, NGINX_LIMIT_CONN="0")
     p = subprocess.run(prog, env=env, capture_output=True, text=True,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_nginx.py -- nginx's own behaviour, with the FastCGI pool absent.
 
-Real nginx (nginx/app/*.conf in the config tests/lib/stack.py renders),
+Real nginx (nginx/app/*.conf in the config lib/tools/stack.py renders),
 real Redis, no pool: every answer here is written by nginx itself, so
 these run before fcgi-app exists.  Errors nginx raises before it picks a
 location (bad request line, oversized headers, TRACE) are sent with raw

@@ -1,7 +1,7 @@
 """stack_case.py -- the whole stack as `make run` deploys it, as one peer
 of tests/bench/app/run.
 
-Owns starting and stopping tests/lib/stack.py's Stack (Redis primary with
+Owns starting and stopping lib/tools/stack.py's Stack (Redis primary with
 AOF and two replicas, the pool, nginx logging every request, the collector
 tailing every log) on the bench's own ports, and telling run which process
 group is which: each component is its own process group there too, so the
@@ -13,7 +13,7 @@ import secrets
 import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-import stack as stacklib  # tests/lib/stack.py (run puts it on the path)
+import stack as stacklib  # lib/tools/stack.py (run puts it on the path)
 
 import measure  # noqa: E402
 import resp     # noqa: E402

@@ -1,11 +1,14 @@
-"""redis_wire.py -- the RESP2 wire format, shared by every Redis client in tests/.
+"""redis_wire.py -- the RESP2 wire format, for every Python Redis client.
 
 encode() turns a command into bytes; read() reads one reply from a binary
 file object (socket.makefile("rb")).  Replies come back as str (or bytes
 with decode=False), int, list or None.  An error reply raises RedisError;
 a closed connection or a malformed reply raises ConnectionError (an
-OSError).  The callers own their sockets: tests/lib/stack.py (one command
-per connection), tests/redis/tier.py (Conn) and tests/bench/app/resp.py.
+OSError).  The callers own their sockets: the launcher beside it,
+lib/tools/stack.py (one command per connection), tests/redis/tier.py
+(Conn) and tests/bench/app/resp.py.  It lives in lib/tools/ with the
+launcher, which must not import from tests/; tests/run puts lib/tools on
+every test's PYTHONPATH, so the tests import it the same way.
 """
 
 

@@ -10,19 +10,21 @@ config: redis/*.conf are loaded when present, with path and port
 overrides on the command line.
 
 As a program (what `make run` calls):
-    python3 tests/lib/stack.py [--base-port N] [--run-dir DIR] [--keep]
+    python3 lib/tools/stack.py [--base-port N] [--run-dir DIR] [--keep]
 starts everything in the foreground on the development ports (nginx on
 3000, /metrics on 3001, Redis on 6379/6380/6381, the pool on a unix
 socket in the run directory) until Ctrl-C.
 
-As a library (tests):
+As a library (the integration tier, the app benchmark; tests/run puts
+lib/tools on the import path):
     with Stack(run_dir=tmp, base_port=20100) as s:
         s.url("/")                    # http://127.0.0.1:20100/
         s.ports["http"]               # 20100, for the caller's HTTP client
         s.redis_cli("primary", "PING")
         s.stop("fcgi-app"); s.cont("fcgi-app")
 It makes no HTTP request but its readiness probe: callers bring their own
-client (the tests use httpc.http_get).
+client (the tests use httpc.http_get).  It imports only the standard
+library and redis_wire.py beside it, nothing from tests/.
 
 Port layout for base_port B: nginx B, internal (/metrics) B+1, Redis
 primary B+10, replicas B+11 and B+12; B+2 (9000 on the development
@@ -120,7 +122,7 @@ def tail(path, n=30):
     return "\n".join(lines)
 
 
-# --- Redis: one command per connection (wire format in resp.py) -------
+# --- Redis: one command per connection (wire format in redis_wire.py) -
 
 def redis_command(port, password, *args, timeout=2.0, host="127.0.0.1"):
     """Run one command on a Redis node (AUTH first when password).
@@ -619,7 +621,7 @@ class Stack:
         listen = self.app_specs[0][1] if self.app_specs else \
             f"127.0.0.1:{self.ports['app']}"
         return (
-            "# Rendered by tests/lib/stack.py; do not edit.\n"
+            "# Rendered by lib/tools/stack.py; do not edit.\n"
             "upstream fcgi_app {\n"
             f"    server {listen};\n"
             # Same as upstream-watch.sh: per nginx worker, enough idle
@@ -638,7 +640,7 @@ class Stack:
             text = f.read()
         for name, value in self.nginx_limits.items():
             text = text.replace(NGINX_LIMITS[name][0], str(value))
-        return ("# Written by tests/lib/stack.py from "
+        return ("# Written by lib/tools/stack.py from "
                 f"{LIMITS_TEMPLATE}; do not edit.\n" + text)
 
     def _render_nginx_conf(self):
@@ -658,7 +660,7 @@ class Stack:
         else:
             internal_listen = f"listen 127.0.0.1:{self.ports['internal']};"
         return (
-            "# Rendered by tests/lib/stack.py for a native run; the server\n"
+            "# Rendered by lib/tools/stack.py for a native run; the server\n"
             "# bodies are nginx/app/*.conf (app/ is a symlink).\n"
             f"{user}"
             f"worker_processes {self.nginx_workers};\n"

@@ -22,7 +22,7 @@
 # suite, architecture and UTC day; a cached tarball younger than
 # $BASE_IMAGE_MAX_AGE days is imported again without running debootstrap.
 #
-# Usage:   tests/compose/base-image.sh [--rebuild] [--no-pull]
+# Usage:   lib/tools/base-image.sh [--rebuild] [--no-pull]   (make base-image)
 #   --rebuild   ignore the image and the cache, debootstrap again
 #   --no-pull   do not try `docker pull` first
 # Environment (all optional):
