@@ -5,7 +5,7 @@
 #   acl.sh TEMPLATE SECRETS_DIR OUT
 # e.g. in the image (entrypoint.sh does this on every start):
 #   acl.sh /etc/redis/users.acl.in /run/secrets/redis /data/users.acl
-# and in tests/lib/stack.py before starting redis-server with --aclfile OUT.
+# and in lib/tools/stack.py before starting redis-server with --aclfile OUT.
 #
 # Drops the template's comment and blank lines (Redis refuses comments in an
 # ACL file) and replaces @ADMIN_HASH@, @APP_HASH@, @REPLICATION_HASH@ and
