@@ -322,6 +322,76 @@ config_find(const char *name, size_t len)
     return NULL;
 }
 
+/* One long option at argv[*a]: "--name=value", "--name value" (*a then
+ * moves past the value), "--name" or "--no-name" for a boolean.  0, or -1
+ * with err naming the option. */
+static int
+config_load_option(struct config *cfg, int argc, char **argv, int *a,
+    char *err, size_t errlen)
+{
+    const char *arg = argv[*a], *name, *val, *eq;
+    const struct config_row *row;
+    size_t nlen;
+
+    if (arg[1] != '-') {
+        snprintf(err, errlen, "unknown option \"%s\"", arg);
+        return -1;
+    }
+    name = arg + 2;
+    eq = strchr(name, '=');
+    nlen = eq ? (size_t) (eq - name) : strlen(name);
+    val = eq ? eq + 1 : NULL;
+    row = config_find(name, nlen);
+    if (row == NULL && nlen > 3 && memcmp(name, "no-", 3) == 0
+        && val == NULL)
+    {
+        row = config_find(name + 3, nlen - 3);
+        if (row != NULL && row->type == CONFIG_BOOL) {
+            val = "0";
+        } else {
+            row = NULL;
+        }
+    }
+    if (row == NULL) {
+        snprintf(err, errlen, "unknown option \"%s\"", arg);
+        return -1;
+    }
+    if (val == NULL && row->type == CONFIG_BOOL) {
+        val = "1";
+    }
+    if (val == NULL) {
+        if (*a + 1 >= argc) {
+            snprintf(err, errlen, "option --%s needs a value", row->name);
+            return -1;
+        }
+        val = argv[++*a];
+    }
+    return config_set(cfg, row, val, "command line", err, errlen);
+}
+
+/* The inputs when the command line names none: COLLECTOR_INPUTS if set
+ * and not empty, else the defaults.  0 / -1 (err filled). */
+static int
+config_load_inputs(struct config *cfg, char *err, size_t errlen)
+{
+    const char *env = getenv("COLLECTOR_INPUTS");
+    size_t i;
+
+    if (env != NULL && *env != '\0') {
+        return config_env_inputs(cfg, env, err, errlen);
+    }
+    for (i = 0; i < sizeof(config_default_inputs)
+                    / sizeof(config_default_inputs[0]); i++)
+    {
+        if (config_add_input(cfg, config_default_inputs[i], err,
+                errlen) != 0)
+        {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Fill cfg from defaults, the environment and argv.  Returns 0, or -1
  * with err naming the bad setting.  cfg must be released with
@@ -353,9 +423,7 @@ config_load(struct config *cfg, int argc, char **argv, char **envp_unused,
         }
     }
     for (a = 1; a < argc; a++) {
-        const char *arg = argv[a], *name, *val, *eq;
-        const struct config_row *row;
-        size_t nlen;
+        const char *arg = argv[a];
 
         if (only_inputs || arg[0] != '-' || arg[1] == '\0') {
             if (config_add_input(cfg, arg, err, errlen) != 0) {
@@ -372,63 +440,11 @@ config_load(struct config *cfg, int argc, char **argv, char **envp_unused,
             cfg->help = 1;
             return 0;
         }
-        if (arg[1] != '-') {
-            snprintf(err, errlen, "unknown option \"%s\"", arg);
-            return -1;
-        }
-        name = arg + 2;
-        eq = strchr(name, '=');
-        nlen = eq ? (size_t) (eq - name) : strlen(name);
-        val = eq ? eq + 1 : NULL;
-        row = config_find(name, nlen);
-        if (row == NULL && nlen > 3 && memcmp(name, "no-", 3) == 0
-            && val == NULL)
-        {
-            row = config_find(name + 3, nlen - 3);
-            if (row != NULL && row->type == CONFIG_BOOL) {
-                val = "0";
-            } else {
-                row = NULL;
-            }
-        }
-        if (row == NULL) {
-            snprintf(err, errlen, "unknown option \"%s\"", arg);
-            return -1;
-        }
-        if (val == NULL && row->type == CONFIG_BOOL) {
-            val = "1";
-        }
-        if (val == NULL) {
-            if (a + 1 >= argc) {
-                snprintf(err, errlen, "option --%s needs a value",
-                    row->name);
-                return -1;
-            }
-            val = argv[++a];
-        }
-        if (config_set(cfg, row, val, "command line", err, errlen) != 0) {
+        if (config_load_option(cfg, argc, argv, &a, err, errlen) != 0) {
             return -1;
         }
     }
-    if (!have_argv_inputs) {
-        env = getenv("COLLECTOR_INPUTS");
-        if (env != NULL && *env != '\0') {
-            if (config_env_inputs(cfg, env, err, errlen) != 0) {
-                return -1;
-            }
-        } else {
-            for (i = 0; i < sizeof(config_default_inputs)
-                            / sizeof(config_default_inputs[0]); i++)
-            {
-                if (config_add_input(cfg, config_default_inputs[i], err,
-                        errlen) != 0)
-                {
-                    return -1;
-                }
-            }
-        }
-    }
-    return 0;
+    return have_argv_inputs ? 0 : config_load_inputs(cfg, err, errlen);
 }
 
 /* Free what config_load() allocated.  Accepts a half-loaded cfg. */

@@ -69,6 +69,9 @@ test_config_rejects_and_names_setting(void)
     const char *a2[] = { "collector", "--bogus" };
     const char *a3[] = { "collector", "--from-beginning=maybe" };
     const char *a4[] = { "collector", "/var/*/x.log" };
+    const char *a5[] = { "collector", "--line-max" };
+    const char *a6[] = { "collector", "-x" };
+    const char *a7[] = { "collector", "--no-line-max" };
     struct config cfg;
     char err[256];
 
@@ -83,6 +86,16 @@ test_config_rejects_and_names_setting(void)
     config_free(&cfg);
     UNIT_CHECK(load(&cfg, 2, a4, err, sizeof(err)) == -1);
     UNIT_CHECK(strstr(err, "wildcards") != NULL);
+    config_free(&cfg);
+    UNIT_CHECK(load(&cfg, 2, a5, err, sizeof(err)) == -1);
+    UNIT_CHECK(strcmp(err, "option --line-max needs a value") == 0);
+    config_free(&cfg);
+    UNIT_CHECK(load(&cfg, 2, a6, err, sizeof(err)) == -1);
+    UNIT_CHECK(strcmp(err, "unknown option \"-x\"") == 0);
+    config_free(&cfg);
+    /* "--no-" turns off a boolean only. */
+    UNIT_CHECK(load(&cfg, 2, a7, err, sizeof(err)) == -1);
+    UNIT_CHECK(strcmp(err, "unknown option \"--no-line-max\"") == 0);
     config_free(&cfg);
     setenv("COLLECTOR_DRAIN_MS", "-5", 1);
     UNIT_CHECK(load(&cfg, 1, a1, err, sizeof(err)) == -1);
