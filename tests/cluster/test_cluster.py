@@ -613,7 +613,8 @@ def primary_node_lost_sentinel_follows():
     th.start()
     time.sleep(3)
     node = cluster.nodes[0]
-    log(f"killing node 1 at {time.strftime('%H:%M:%S', time.gmtime())}")
+    kill_wall = time.gmtime()
+    log(f"killing node 1 at {time.strftime('%H:%M:%S', kill_wall)}")
     node.engine_stop(kill=True)
     # once every process of node 1 is gone: requests sent while the kill
     # was under way could still be answered by the old primary (seen)
@@ -649,9 +650,21 @@ def primary_node_lost_sentinel_follows():
             "redis-cli --raw"], input=script, timeout=60).stdout.split()
         missing = [sid for sid, o in zip(before, out) if o != "1"]
     recent = {sid for _, a, sid in acked if cut - 1.0 <= a < cut}
-    tilts = sum(dexec(*one(svc), f"grep -c '+tilt' /var/log/redis/"
-                              f"{svc}.log", check=False).stdout.strip()
-                != "0" for svc in ("redis-sentinel-1", "redis-sentinel-3"))
+    # each TILT a surviving Sentinel entered, with its log's time, so a
+    # run shows whether it came with the kill or before it
+    tilt_lines = {svc: dexec(*one(svc), f"grep -B8 -- '+tilt' /var/log/"
+                                        f"redis/{svc}.log", check=False
+                             ).stdout.split("\n")
+                  for svc in ("redis-sentinel-1", "redis-sentinel-3")}
+    for svc, lns in tilt_lines.items():
+        if any("+tilt" in ln for ln in lns):
+            log(f"{svc} before each TILT:\n" + "\n".join(lns))
+    tilt_lines = {svc: [ln.split(" # ")[0].split(" ", 1)[-1] for ln in lns
+                        if "+tilt" in ln]
+                  for svc, lns in tilt_lines.items()}
+    tilts = sum(bool(lns) for lns in tilt_lines.values())
+    log(f"killed at {time.strftime('%d %b %Y %H:%M:%S', kill_wall)}; "
+        f"TILT entered: {tilt_lines}")
     figure(f"primary's node lost: first session through the new primary "
            f"({new}) {first:.1f}s after the kill; {len(before)} sessions "
            f"acknowledged before it, {len(missing)} missing on the new "
