@@ -23,6 +23,7 @@ too: tap.teardown_guard).  By hand: PYTHONPATH=tests/lib:lib/tools
 tests/cluster/test_cluster.py, as root.  Skips (77) without root, a Docker engine,
 nsenter/unshare/ip, or the stack's images.
 """
+import ipaddress
 import json
 import os
 import shutil
@@ -586,7 +587,10 @@ def primary_node_lost_sentinel_follows():
     # replicas_hold_session_within_1s bounds by 1 s).
     pi, _ = one("redis-primary")
     assert pi == 1, f"primary on node {pi}"
-    # both replicas follow the primary (replica-2 came back with node 2)
+    # both replicas follow the primary (replica-2 came back with node 2),
+    # by its address: a name stalls the replica and the Sentinels in
+    # getaddrinfo() once the primary's node is gone (compose.swarm.yaml,
+    # x-replica-entrypoint)
     for svc in ("redis-replica-1", "redis-replica-2"):
         try:
             wait_for(f"{svc} linked to the primary", lambda: "master_link_"
@@ -594,6 +598,14 @@ def primary_node_lost_sentinel_follows():
                      30, interval=1)
         except AssertionError as e:
             raise AssertionError(f"{e}: {failover_state()}")
+        info = dict(ln.split(":", 1) for ln in redis_cli(
+            svc, "INFO", "replication").split() if ":" in ln)
+        try:
+            ipaddress.ip_address(info.get("master_host", ""))
+        except ValueError:
+            raise AssertionError(f"{svc} follows the primary by the name "
+                                 f"{info.get('master_host')!r}, not an "
+                                 "address")
     acked = []          # see writer()
     stop = threading.Event()
 
