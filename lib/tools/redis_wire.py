@@ -6,7 +6,7 @@ with decode=False), int, list or None.  An error reply raises RedisError;
 a closed connection or a malformed reply raises ConnectionError (an
 OSError).  The callers own their sockets: the launcher beside it,
 lib/tools/stack.py (one command per connection), tests/redis/tier.py
-(Conn) and tests/bench/app/resp.py.  It lives in lib/tools/ with the
+(Conn), tests/pool/poollib.py (Redis.cmd) and tests/bench/app/resp.py.  It lives in lib/tools/ with the
 launcher, which must not import from tests/; tests/run puts lib/tools on
 every test's PYTHONPATH, so the tests import it the same way.
 """

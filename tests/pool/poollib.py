@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 import fcgi_client
+import redis_wire as resp
 from tap import Skip
 from poll import wait_for  # noqa: F401  (tests call P.wait_for)
 
@@ -44,44 +45,11 @@ def need_binaries():
         raise Skip("redis-server not installed")
 
 
-
-
 def _die_with_parent():
     """preexec_fn: SIGKILL this child if the test process dies (even by
     SIGKILL from the runner's time limit), so nothing outlives a test."""
     import ctypes
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def _read_reply(f):
-    line = f.readline()
-    if not line:
-        raise ConnectionError("redis closed")
-    t, rest = line[:1], line[1:-2]
-    if t == b"+":
-        return rest.decode()
-    if t == b"-":
-        raise RuntimeError(rest.decode())
-    if t == b":":
-        return int(rest)
-    if t == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)[:-2]
-        return data
-    if t == b"*":
-        n = int(rest)
-        return None if n < 0 else [_read_reply(f) for _ in range(n)]
-    raise RuntimeError(f"bad reply {line!r}")
 
 
 class Redis:
@@ -119,10 +87,11 @@ class Redis:
     def cmd(self, *args, timeout=2.0):
         with socket.create_connection(("127.0.0.1", self.port),
                                       timeout=timeout) as s:
-            s.sendall(resp("AUTH", self.password) + resp(*args))
+            s.sendall(resp.encode(["AUTH", self.password])
+                      + resp.encode(args))
             f = s.makefile("rb")
-            _read_reply(f)
-            return _read_reply(f)
+            resp.read(f)
+            return resp.read(f)
 
     def signal(self, sig):
         self.proc.send_signal(sig)

@@ -136,7 +136,7 @@ def idle_connection_survives_redis_restart(env):
                 {"APP_WORKERS": "1"}, name="idle")
 
     def app_clients():
-        listing = r.cmd("CLIENT", "LIST").decode()
+        listing = r.cmd("CLIENT", "LIST")
         return [line for line in listing.split("\n")
                 if line and "cmd=client" not in line]
     with a.client(keep=True) as c:
@@ -235,11 +235,12 @@ def acl_user_and_database_are_used(env):
     key = "sess:" + P.sid_of(P.cookie_of(r))
     assert env.r.cmd("EXISTS", key) == 0, "written to db 0"
     with P.socket.create_connection(("127.0.0.1", REDIS_PORT), 2) as s:
-        s.sendall(P.resp("AUTH", P.REDIS_PASSWORD) + P.resp("SELECT", "3")
-                  + P.resp("EXISTS", key))
+        s.sendall(P.resp.encode(["AUTH", P.REDIS_PASSWORD])
+                  + P.resp.encode(["SELECT", "3"])
+                  + P.resp.encode(["EXISTS", key]))
         f = s.makefile("rb")
-        P._read_reply(f), P._read_reply(f)
-        assert P._read_reply(f) == 1, "not written to db 3"
+        P.resp.read(f), P.resp.read(f)
+        assert P.resp.read(f) == 1, "not written to db 3"
     # the same user without the key pattern: commands refused -> 503
     env.r.cmd("ACL", "SETUSER", "appuser", "resetkeys", "~other:*")
     try:

@@ -93,7 +93,7 @@ def one_pipelined_redis_connection_per_worker_process(env):
     for th in threads:
         th.join(30)
     assert statuses == [200] * 640, sorted(set(statuses))
-    listing = env.r.cmd("CLIENT", "LIST").decode()
+    listing = env.r.cmd("CLIENT", "LIST")
     clients = [line for line in listing.split("\n")
                if line and "cmd=client" not in line]
     # The kernel may hand all 16 connections to one worker (seen under
