@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 import fcgi_client
+import procfs
 import redis_wire as resp
 from tap import Skip
 from poll import wait_for  # noqa: F401  (tests call P.wait_for)
@@ -192,19 +193,7 @@ class App:
 
     def workers(self):
         """pids of the master's children (workers), sorted."""
-        kids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            fields = st[st.rindex(")") + 2:].split()
-            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
-                kids.append(int(d))
-        return sorted(kids)
+        return procfs.children(self.proc.pid)
 
     def signal(self, sig):
         os.kill(self.proc.pid, sig)

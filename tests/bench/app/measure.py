@@ -57,24 +57,6 @@ def parse_result(out):
                        " | ".join(out.strip().splitlines()[-5:]))
 
 
-def children(pid):
-    """Pids whose parent is pid (from /proc/*/stat), sorted."""
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # comm may contain spaces and parens: fields follow the last ')'.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            kids.append(int(d))
-    return sorted(kids)
-
-
 def proc_sample(pid):
     """(rss_kb, open_fds) of pid, or None if it is gone."""
     try:

@@ -15,7 +15,7 @@ import shutil
 HERE = os.path.dirname(os.path.abspath(__file__))
 import stack as stacklib  # lib/tools/stack.py (run puts it on the path)
 
-import measure  # noqa: E402
+import procfs   # noqa: E402  (tests/lib/procfs.py)
 import resp     # noqa: E402
 
 StackError = stacklib.StackError
@@ -85,7 +85,7 @@ class NativeStack:
         return self._redis
 
     def worker_pids(self):
-        kids = measure.children(self.stack.pid("fcgi-app"))
+        kids = procfs.children(self.stack.pid("fcgi-app"))
         return kids or [self.stack.pid("fcgi-app")]
 
     def close(self):
