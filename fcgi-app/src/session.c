@@ -42,6 +42,11 @@
 #include "sessflat.h"
 #include "session.h"
 
+/* sessflat.h cannot include session.h (session.c includes it): the
+ * date length is written twice, and must agree. */
+_Static_assert(SESSFLAT_ISO_LEN == SESSION_ISO_LEN,
+               "sessflat.h and session.h disagree on the date length");
+
 struct session {
     json_t          *root;   /* a JSON object holding a "cookie" object,
                               * or NULL: the document is in flat */
@@ -120,7 +125,7 @@ session_parse(const char *json, size_t len, char *err, size_t errlen)
 {
     struct sessflat flat;
 
-    if (json != NULL && sessflat_parse(json, len, &flat) == 0)
+    if (sessflat_parse(json, len, &flat) == 0)
         return session_wrap_flat(&flat);
     return session_parse_tree(json, len, err, errlen);
 }
