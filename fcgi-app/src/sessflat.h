@@ -23,8 +23,9 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "session.h"
 
-#define SESSFLAT_ISO_LEN 24          /* = SESSION_ISO_LEN */
+#define SESSFLAT_ISO_LEN SESSION_ISO_LEN   /* toISOString()'s 24 chars */
 #define SESSFLAT_MAX_DIGITS 15       /* 10^15 - 1 + 1 < 2^53: every count
                                       * and its successor are exact doubles */
 

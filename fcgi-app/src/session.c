@@ -42,11 +42,6 @@
 #include "sessflat.h"
 #include "session.h"
 
-/* sessflat.h cannot include session.h (session.c includes it): the
- * date length is written twice, and must agree. */
-_Static_assert(SESSFLAT_ISO_LEN == SESSION_ISO_LEN,
-               "sessflat.h and session.h disagree on the date length");
-
 struct session {
     json_t          *root;   /* a JSON object holding a "cookie" object,
                               * or NULL: the document is in flat */
