@@ -26,6 +26,23 @@
 #   3. supervise nginx: it runs in the foreground as our child; SIGTERM,
 #      SIGQUIT, SIGINT, SIGHUP and SIGUSR1 are forwarded to it, and we exit
 #      with its status when it exits.
+# With UPSTREAM_RESOLVER set (compose.swarm.yaml sets Docker's embedded
+# DNS, 127.0.0.11), steps 1 and 2 are left to nginx itself and nothing is
+# ever reloaded: UPSTREAM_FILE is written once, with "resolver ...
+# valid=UPSTREAM_INTERVALs" and $fcgi_app set to
+# UPSTREAM_SERVICE:UPSTREAM_PORT, so fastcgi_pass (app/fastcgi.conf) asks
+# the resolver for the name, at most once per UPSTREAM_INTERVAL per
+# worker, and spreads each request over every address it gets, trying the
+# next one on an error or timeout.  A reload replaces nginx's workers,
+# which close their idle kept client connections at once, and a client
+# whose next request was already on its way saw it cut off unanswered
+# (the keep-alive race; 4-20 per scale 2 -> 6 -> 2 on a three-node swarm,
+# tests/cluster).  What this mode gives up, and why compose.yaml keeps the
+# watcher: no kept connections to the pool (a connect per request), and
+# no memory of a failed instance between requests (docs/NGINX.md,
+# "Scaling without reloads").
+# In the default mode, UPSTREAM_FILE also sets $fcgi_app, to the upstream
+# block's name.
 # Before any of this, once, it fills in LIMITS_TEMPLATE (per-client limits,
 # nginx/app/limits.conf.in) from the NGINX_LIMIT_* settings and writes
 # LIMITS_FILE, which the main config includes; a bad setting stops it
@@ -46,7 +63,12 @@
 #   UPSTREAM_PORT      9000                                  pool's port
 #   UPSTREAM_FILE      /var/lib/nginx/upstream/fcgi-app.conf  the include
 #   UPSTREAM_KEEPALIVE 32           idle kept connections per nginx worker
-#   UPSTREAM_INTERVAL  1                            seconds between checks
+#   UPSTREAM_INTERVAL  1         seconds between checks; with
+#                                UPSTREAM_RESOLVER, how long nginx keeps
+#                                an answer (whole seconds, 1-3600)
+#   UPSTREAM_RESOLVER  (none)    a DNS server's address ([IPv6] or IPv4,
+#                                optional :port) for nginx to resolve
+#                                UPSTREAM_SERVICE itself (see above)
 #   NGINX              nginx                                the binary
 #   NGINX_LIMIT_REQ_RATE   50     requests/s per client address (1-1000000)
 #   NGINX_LIMIT_REQ_BURST  100    served at once beyond the rate (0-1000000)
@@ -76,6 +98,7 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-9000}
 UPSTREAM_FILE=${UPSTREAM_FILE:-/var/lib/nginx/upstream/fcgi-app.conf}
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-32}
 UPSTREAM_INTERVAL=${UPSTREAM_INTERVAL:-1}
+UPSTREAM_RESOLVER=${UPSTREAM_RESOLVER:-}
 NGINX=${NGINX:-nginx}
 NGINX_LIMIT_REQ_RATE=${NGINX_LIMIT_REQ_RATE:-50}
 NGINX_LIMIT_REQ_BURST=${NGINX_LIMIT_REQ_BURST:-100}
@@ -153,6 +176,55 @@ EOF
     # sent on a connection the far side is closing).
     printf '    keepalive_timeout 30s;\n'
     printf '}\n'
+    # What app/fastcgi.conf's "fastcgi_pass $fcgi_app;" names: a value
+    # that is an upstream block's name is that block, kept connections
+    # and all (the ngx_http_fastcgi_module docs, fastcgi_pass).
+    printf 'map $server_port $fcgi_app { default fcgi_app; }\n'
+}
+
+# Print the include for UPSTREAM_RESOLVER mode (see the top): nginx
+# resolves the pool's name itself.  Its answer holds the addresses of the
+# running tasks (dnsrr), and nginx keeps it UPSTREAM_INTERVAL seconds.
+render_resolver() {
+    printf '# Written by upstream-watch.sh for "%s"; do not edit.\n' \
+        "$UPSTREAM_SERVICE"
+    printf '# nginx resolves it itself: UPSTREAM_RESOLVER=%s.\n' \
+        "$UPSTREAM_RESOLVER"
+    printf 'resolver %s valid=%ss ipv6=off;\n' "$UPSTREAM_RESOLVER" \
+        "$UPSTREAM_INTERVAL"
+    # A resolver that does not answer within 2 s gives a 502 (JSON), not
+    # a client that waits nginx's default 30 s.
+    printf 'resolver_timeout 2s;\n'
+    printf 'map $server_port $fcgi_app { default %s:%s; }\n' \
+        "$UPSTREAM_SERVICE" "$UPSTREAM_PORT"
+}
+
+# Check the settings that go into UPSTREAM_FILE or its timing; returns 1
+# (logged, naming the setting) on a bad one.
+check_upstream_settings() {
+    bad=0
+    check_number UPSTREAM_PORT "$UPSTREAM_PORT" 1 65535 || bad=1
+    check_number UPSTREAM_KEEPALIVE "$UPSTREAM_KEEPALIVE" 1 65535 || bad=1
+    [ -z "$UPSTREAM_RESOLVER" ] && return "$bad"
+    # Whole seconds here: it becomes nginx's "valid=" (the watch loop's
+    # sleep also takes fractions).
+    check_number UPSTREAM_INTERVAL "$UPSTREAM_INTERVAL" 1 3600 || bad=1
+    # The resolver mode writes these into nginx's config: an address
+    # (nginx would look a name up once, at start) and a host name.
+    case $UPSTREAM_RESOLVER in
+        *[!0-9A-Fa-f.:\[\]]* | "")
+            log "UPSTREAM_RESOLVER=\"$UPSTREAM_RESOLVER\": want a DNS" \
+                "server's address, IPv4 or [IPv6], with an optional :port," \
+                "e.g. 127.0.0.11 (Docker's embedded DNS)"
+            bad=1 ;;
+    esac
+    case $UPSTREAM_SERVICE in
+        *[!A-Za-z0-9.-]* | "" | -* | .*)
+            log "UPSTREAM_SERVICE=\"$UPSTREAM_SERVICE\": want a host name" \
+                "(letters, digits, dots and hyphens) with UPSTREAM_RESOLVER"
+            bad=1 ;;
+    esac
+    return "$bad"
 }
 
 # Write LIMITS_FILE: LIMITS_TEMPLATE with its @...@ placeholders filled in
@@ -358,16 +430,23 @@ joined() {
 update() {
     mode=$1
     shift
-    addrs=$(resolve)
-    rc=$?
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ -f "$UPSTREAM_FILE" ]; then
-        log "getent ahosts $UPSTREAM_SERVICE failed ($rc); keeping old set"
-        return 0
+    if [ -n "$UPSTREAM_RESOLVER" ]; then
+        new=$(render_resolver)
+        addrs="(resolved by nginx through $UPSTREAM_RESOLVER)"
+    else
+        addrs=$(resolve)
+        rc=$?
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ -f "$UPSTREAM_FILE" ]
+        then
+            log "getent ahosts $UPSTREAM_SERVICE failed ($rc); keeping" \
+                "old set"
+            return 0
+        fi
+        # Not found, or a resolver failure before any file exists: no
+        # instance yet (nginx must still start, answering 502 JSON).
+        [ "$rc" -ne 0 ] && addrs=
+        new=$(render "$addrs")
     fi
-    # Not found, or a resolver failure before any file exists: no
-    # instance yet (nginx must still start, answering 502 JSON).
-    [ "$rc" -ne 0 ] && addrs=
-    new=$(render "$addrs")
     if [ -f "$UPSTREAM_FILE" ] && [ "$new" = "$(cat "$UPSTREAM_FILE")" ]
     then
         return 0
@@ -444,6 +523,11 @@ if [ -n "$LOG_ROTATE_FILES" ] && ! "$ROTATE" check; then
     exit 1
 fi
 
+if ! check_upstream_settings; then
+    log "bad upstream setting; not starting nginx"
+    exit 1
+fi
+
 if ! render_limits; then
     log "no valid $LIMITS_FILE; not starting nginx"
     exit 1
@@ -469,14 +553,17 @@ log "nginx started (pid $nginx_pid)"
 # It also stops by itself once nginx is gone: our kill can arrive before
 # its "trap -" has run, and the inherited trap then swallows it (seen with
 # an nginx that exited at once: the watcher hung in "wait" below).
-(
-    trap - TERM QUIT INT HUP USR1
-    while kill -0 "$nginx_pid" 2>/dev/null; do
-        sleep "$UPSTREAM_INTERVAL"
-        update reload "$@"
-    done
-) &
-watch_pid=$!
+# With UPSTREAM_RESOLVER there is nothing to watch.
+if [ -z "$UPSTREAM_RESOLVER" ]; then
+    (
+        trap - TERM QUIT INT HUP USR1
+        while kill -0 "$nginx_pid" 2>/dev/null; do
+            sleep "$UPSTREAM_INTERVAL"
+            update reload "$@"
+        done
+    ) &
+    watch_pid=$!
+fi
 
 # start_rotator: rotate the files of LOG_ROTATE_FILES (paths separated
 # by blanks, each passed as one argument) in the background, signalling
@@ -503,12 +590,10 @@ while :; do
     forward_pending
     kill -0 "$nginx_pid" 2>/dev/null || break
 done
-if [ -n "$rotate_pid" ]; then
-    set -- "$watch_pid" "$rotate_pid"
-else
-    set -- "$watch_pid"
+set -- $watch_pid $rotate_pid
+if [ $# -gt 0 ]; then
+    kill "$@" 2>/dev/null
+    wait "$@" 2>/dev/null
 fi
-kill "$@" 2>/dev/null
-wait "$@" 2>/dev/null
 log "nginx exited with status $status"
 exit "$status"

@@ -248,6 +248,8 @@ class Stack:
                service name (instances listen on <addr>:<app port>).
     hosts_file: with watch, run the watcher in a private mount namespace
                where this file is bind-mounted over /etc/hosts.
+    watch_env: with watch, more settings for the watcher, e.g.
+               {"UPSTREAM_RESOLVER": "127.0.0.1:5353"}.
     nginx_limits: nginx's per-client limits, {NGINX_LIMIT_*: value}; a
                setting left out takes its shipped default ({}: all the
                defaults, what `make run` uses).  None: every limit at its
@@ -259,6 +261,7 @@ class Stack:
                  collector=False, replicas=2, app_workers=2,
                  nginx_workers=2, session_secret=None,
                  redis_password=None, watch=None, hosts_file=None,
+                 watch_env=None,
                  app_env=None, apps=None, pool_socket="tcp", keep=False,
                  verbose=False, nginx_limits=None):
         self.ports = ports_for(base_port)
@@ -288,6 +291,7 @@ class Stack:
                                or secrets.token_urlsafe(24))
         self.watch = watch
         self.hosts_file = hosts_file
+        self.watch_env = dict(watch_env or {})
         self.app_env = dict(app_env or {})
         self.nginx_limits = limit_values(
             NGINX_LIMITS_MAX if nginx_limits is None else nginx_limits)
@@ -628,7 +632,10 @@ class Stack:
             # connections for its requests in flight at peak.
             f"    keepalive {self._keepalive()};\n"
             "    keepalive_timeout 30s;\n"
-            "}\n")
+            "}\n"
+            # What nginx/app/fastcgi.conf passes to, as upstream-watch.sh
+            # writes it.
+            "map $server_port $fcgi_app { default fcgi_app; }\n")
 
     def _keepalive(self):
         return 32           # upstream-watch.sh's UPSTREAM_KEEPALIVE default
@@ -708,6 +715,7 @@ class Stack:
                        f"127.0.0.1:{self.ports['internal']}",
                    "INTERNAL_LISTEN_FILE": self.internal_listen_conf}
             env.update({k: str(v) for k, v in self.nginx_limits.items()})
+            env.update(self.watch_env)
             watcher = [os.path.join(NGINX_DIR, "upstream-watch.sh")]
             watcher += self.nginx_args()
             if self.hosts_file:

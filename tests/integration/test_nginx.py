@@ -87,7 +87,8 @@ def container_config_passes_nginx_t():
         os.symlink(os.path.join(NGINX_DIR, "app"), os.path.join(d, "app"))
         with open(os.path.join(d, "lib/upstream/fcgi-app.conf"), "w") as f:
             f.write("upstream fcgi_app { server 127.0.0.1:9000; "
-                    "keepalive 8; }\n")
+                    "keepalive 8; }\n"
+                    "map $server_port $fcgi_app { default fcgi_app; }\n")
         # The limits and internal-listen includes, as the entrypoint writes
         # them at start (with "true" for nginx, the watcher renders, starts
         # "true" and exits).
