@@ -230,6 +230,16 @@ _torn_down = threading.Lock()
 def teardown(ctx):
     if not _torn_down.acquire(blocking=False):
         return
+    # Every task that ended with an error, and Swarm's reason: a task
+    # that failed or turned unhealthy and was replaced shows here even
+    # when no case noticed it (the lost nodes' tasks show too).
+    r = run(["docker", "stack", "ps", "--no-trunc", "--format",
+             "{{.Name}} {{.Node}} {{.CurrentState}} | {{.Error}}", STACK],
+            check=False, timeout=60)
+    ended = [ln for ln in r.stdout.splitlines()
+             if ln.split(" | ", 1)[-1].strip()]
+    log("tasks that ended with an error: "
+        + ("\n#   " + "\n#   ".join(ended) if ended else "none"))
     t0 = time.monotonic()
     cluster.teardown()
     log(f"teardown {time.monotonic() - t0:.1f}s")
