@@ -17,14 +17,12 @@ setting.  Ports 20800-20812 and 20820 (DNS, UDP).
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import tempfile
-import threading
 import time
 
 import kaload
+from dnsd import Dns
 import procfs
 from tap import Suite, Skip
 from stack import Stack, APP_BIN, NGINX_DIR
@@ -40,72 +38,6 @@ WATCHER = os.path.join(NGINX_DIR, "upstream-watch.sh")
 # seconds), so up to 2 s.
 EXPIRED = 2.2
 t = Suite()
-
-
-class Dns:
-    """A DNS server on 127.0.0.1:port (UDP) for one name: A queries for it
-    get self.addrs (NXDOMAIN when None), anything else NXDOMAIN; with
-    self.silent, no answer at all.  self.queries counts queries for the
-    name.  RFC 1035 section 4: a 12-byte header, the question copied back,
-    one answer record per address, the name as a pointer to the
-    question's (0xc00c)."""
-
-    def __init__(self, port, name):
-        self.name = name.lower()
-        self.addrs = []
-        self.silent = False
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.settimeout(0.2)
-        self.stop = threading.Event()
-        self.th = threading.Thread(target=self.serve, daemon=True)
-        self.th.start()
-
-    def serve(self):
-        while not self.stop.is_set():
-            try:
-                q, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            r = self.answer(q)
-            if r is not None:
-                self.sock.sendto(r, peer)
-
-    def answer(self, q):
-        if len(q) < 12:
-            return None
-        qid, flags = struct.unpack("!HH", q[:4])
-        labels, i = [], 12
-        while i < len(q) and q[i]:
-            labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
-            i += 1 + q[i]
-        if i + 5 > len(q):
-            return None
-        qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
-        question = q[12:i + 5]
-        name = ".".join(labels).lower()
-        if name == self.name:
-            self.queries += 1
-            if self.silent:
-                return None
-        addrs = self.addrs if name == self.name else None
-        rd = flags & 0x0100
-        if addrs is None:
-            return struct.pack("!HHHHHH", qid, 0x8083 | rd, 1, 0, 0, 0) \
-                + question
-        answers = [a for a in addrs] if qtype == 1 else []
-        out = struct.pack("!HHHHHH", qid, 0x8080 | rd, 1, len(answers), 0,
-                          0) + question
-        for a in answers:
-            out += struct.pack("!HHHIH", 0xc00c, 1, 1, 0, 4) \
-                + socket.inet_aton(a)
-        return out
-
-    def close(self):
-        self.stop.set()
-        self.th.join(2)
-        self.sock.close()
 
 
 class Ctx:
