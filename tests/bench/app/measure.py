@@ -12,6 +12,8 @@ import os
 import threading
 import time
 
+import procfs   # tests/lib/procfs.py (run puts tests/lib on the path)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "bench.lua")
 
@@ -162,15 +164,7 @@ def _group_ticks(pgids):
     """{pgid: utime + stime} summed over the live processes of each
     process group in pgids."""
     total = dict.fromkeys(pgids, 0)
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
+    for _, fields in procfs.stats():
         if len(fields) > 12 and int(fields[2]) in total:
             total[int(fields[2])] += int(fields[11]) + int(fields[12])
     return total
