@@ -14,7 +14,6 @@ the DNS server at most once a second per worker, no answer or NXDOMAIN is
 a bounded 502 in JSON, and bad settings stop the start naming the
 setting.  Ports 20800-20812 and 20820 (DNS, UDP).
 """
-import json
 import os
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ from dnsd import Dns
 import procfs
 from tap import Suite, Skip
 from stack import Stack, APP_BIN, NGINX_DIR
-from httpc import check_json, header_of, http_get
+from httpc import check_json, header_of, http_get, session_workers
 from poll import wait_for
 
 BASE = 20800
@@ -86,12 +85,7 @@ def nginx_procs(c):
 
 
 def workers_seen(c, n=30):
-    seen = set()
-    for _ in range(n):
-        st, _, body = http_get(c.s.ports["http"], "/session")
-        assert st == 200, (st, body)
-        seen.add(json.loads(body)["worker"])
-    return seen
+    return session_workers(c.s.ports["http"], n)
 
 
 def wait_seen(c, want, timeout=5.0):

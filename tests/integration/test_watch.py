@@ -13,7 +13,6 @@ that need the pool are skipped.  Ports 20300-20312.  One case runs the
 watcher alone, with stand-ins for nginx and getent, to see which config
 each "nginx -t" was given.
 """
-import json
 import os
 import re
 import shutil
@@ -26,7 +25,7 @@ import time
 
 from tap import Suite, Skip
 from stack import Stack, APP_BIN, NGINX_DIR, LIMITS_TEMPLATE
-from httpc import check_json, header_of, http_get
+from httpc import check_json, header_of, http_get, session_workers
 from poll import wait_for
 
 BASE = 20300
@@ -174,12 +173,7 @@ def change_hosts(c, addrs):
 
 
 def workers_seen(c, n=40):
-    seen = set()
-    for _ in range(n):
-        st, hdrs, body = http_get(c.s.ports["http"], "/session")
-        assert st == 200, (st, body)
-        seen.add(json.loads(body)["worker"])
-    return seen
+    return session_workers(c.s.ports["http"], n)
 
 
 @t.case

@@ -43,6 +43,18 @@ def http_get(port, path, headers=None, method="GET", body=None,
         c.close()
 
 
+def session_workers(port, n):
+    """The set of "worker" names in n answers to GET /session, each on a
+    fresh connection (so each may go to another pool instance); every
+    answer must be 200."""
+    seen = set()
+    for _ in range(n):
+        st, _, body = http_get(port, "/session")
+        assert st == 200, (st, body)
+        seen.add(json.loads(body)["worker"])
+    return seen
+
+
 def session_cookie(headers):
     """('connect.sid=...', session id) from the Set-Cookie header of an
     answer's headers (Headers, or a dict with lower-case names)."""
