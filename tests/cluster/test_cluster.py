@@ -173,6 +173,21 @@ def pool_whole(want):
     return set(nodes) <= answering_workers(6 * want)
 
 
+def services_short():
+    """{service: "running/desired"} of every service of the stack whose
+    running tasks are fewer than it wants; {} once the stack is whole
+    (a global service wants one per node)."""
+    r = run(["docker", "stack", "services", "--format",
+             "{{.Name}} {{.Replicas}}", STACK], timeout=60)
+    out = {}
+    for ln in r.stdout.splitlines():
+        name, reps = ln.split()[:2]
+        have, want = reps.split("/")
+        if int(have) < int(want):
+            out[name[len(STACK) + 1:]] = reps
+    return out
+
+
 def replicas_of(name):
     return int(run(["docker", "service", "inspect", "-f",
                     "{{.Spec.Mode.Replicated.Replicas}}", service(name)]
@@ -221,16 +236,29 @@ def setup():
              lambda: len(answering_workers(10)) == 2, 180, interval=1)
     figure(f"deploy: both instances answered {time.monotonic() - t0:.1f}s "
            f"after docker stack deploy")
-    # The cases measure a stack that is whole: a replica starts only once
-    # the primary's name is in DNS, and then asks the Sentinels (2 s each)
-    # before Redis listens (compose.swarm.yaml, x-replica-entrypoint).
+    # The cases measure a stack that is whole: every service's tasks
+    # running (a collector on each node, the Sentinels), and both
+    # replicas linked: a replica starts only once the primary's name is
+    # in DNS, and then asks the Sentinels (2 s each) before Redis listens
+    # (compose.swarm.yaml, x-replica-entrypoint).
+    short = services_short()
+    log(f"services short of tasks when the app answered: {short or 'none'}")
+
+    def whole():
+        short.clear()
+        short.update(services_short())
+        return not short
+    try:
+        wait_for("every service's tasks running", whole, 120, interval=1)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: short of tasks: {short}")
     for svc in ("redis-replica-1", "redis-replica-2"):
         wait_for(f"{svc} linked to the primary", lambda: (
             "master_link_status:up" in redis_cli(svc, "INFO",
                                                  "replication")),
             120, interval=1)
-    figure(f"deploy: both replicas linked {time.monotonic() - t0:.1f}s "
-           f"after docker stack deploy")
+    figure(f"deploy: every task running and both replicas linked "
+           f"{time.monotonic() - t0:.1f}s after docker stack deploy")
     return {}
 
 
