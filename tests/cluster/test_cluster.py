@@ -13,7 +13,7 @@ compose.swarm.yaml and checks, printing what it measures:
   the pool spreads over all three (zones a, b, c); one collector each.
 
 Cases, in order (the last two break the cluster on purpose):
-  answers_from_two_nodes, least_privilege_and_secrets,
+  deploy_replaced_no_task, answers_from_two_nodes, least_privilege_and_secrets,
   session_continues_on_another_node, replicas_hold_session_within_1s,
   collector_reads_own_node_once, scale_2_6_2_under_load,
   worker_node_lost_under_load, primary_node_lost_sentinel_follows.
@@ -188,6 +188,16 @@ def services_short():
     return out
 
 
+def ended_with_error():
+    """["name node state | error"] of every task of the stack that ended
+    with an error (failed, or unhealthy and replaced)."""
+    r = run(["docker", "stack", "ps", "--no-trunc", "--format",
+             "{{.Name}} {{.Node}} {{.CurrentState}} | {{.Error}}", STACK],
+            check=False, timeout=60)
+    return [ln for ln in r.stdout.splitlines()
+            if ln.split(" | ", 1)[-1].strip()]
+
+
 def replicas_of(name):
     return int(run(["docker", "service", "inspect", "-f",
                     "{{.Spec.Mode.Replicated.Replicas}}", service(name)]
@@ -259,7 +269,7 @@ def setup():
             120, interval=1)
     figure(f"deploy: every task running and both replicas linked "
            f"{time.monotonic() - t0:.1f}s after docker stack deploy")
-    return {}
+    return {"deploy_errors": ended_with_error()}
 
 
 _torn_down = threading.Lock()
@@ -271,11 +281,7 @@ def teardown(ctx):
     # Every task that ended with an error, and Swarm's reason: a task
     # that failed or turned unhealthy and was replaced shows here even
     # when no case noticed it (the lost nodes' tasks show too).
-    r = run(["docker", "stack", "ps", "--no-trunc", "--format",
-             "{{.Name}} {{.Node}} {{.CurrentState}} | {{.Error}}", STACK],
-            check=False, timeout=60)
-    ended = [ln for ln in r.stdout.splitlines()
-             if ln.split(" | ", 1)[-1].strip()]
+    ended = ended_with_error()
     log("tasks that ended with an error: "
         + ("\n#   " + "\n#   ".join(ended) if ended else "none"))
     t0 = time.monotonic()
@@ -286,6 +292,16 @@ def teardown(ctx):
 
 
 # -- cases --------------------------------------------------------------------
+@t.case
+def deploy_replaced_no_task(ctx):
+    # A deploy on a healthy cluster starts every task once: none failed,
+    # and none was killed as unhealthy while it waited for the primary
+    # (compose.swarm.yaml's start_period; seen before it: both replicas).
+    assert not ctx["deploy_errors"], \
+        "tasks ended with an error during the deploy: " + "; ".join(
+            ctx["deploy_errors"])
+
+
 @t.case
 def answers_from_two_nodes():
     s, h, b = http_get("/")
