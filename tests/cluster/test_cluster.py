@@ -114,6 +114,11 @@ def redis_cli(name, *args, secret="admin", port=None):
                  ).stdout.strip()
 
 
+def linked(svc):
+    """Replica svc reports its link to its primary up."""
+    return "master_link_status:up" in redis_cli(svc, "INFO", "replication")
+
+
 def sentinel_view(svc):
     """(the primary's flags, [each other Sentinel's flags, sorted]) as
     Sentinel svc sees them; ("master", ["sentinel", "sentinel"]) when all
@@ -263,10 +268,8 @@ def setup():
     except AssertionError as e:
         raise AssertionError(f"{e}: short of tasks: {short}")
     for svc in ("redis-replica-1", "redis-replica-2"):
-        wait_for(f"{svc} linked to the primary", lambda: (
-            "master_link_status:up" in redis_cli(svc, "INFO",
-                                                 "replication")),
-            120, interval=1)
+        wait_for(f"{svc} linked to the primary", lambda: linked(svc), 120,
+                 interval=1)
     figure(f"deploy: every task running and both replicas linked "
            f"{time.monotonic() - t0:.1f}s after docker stack deploy")
     return {"deploy_errors": ended_with_error()}
@@ -604,9 +607,8 @@ def worker_node_lost_under_load():
     # right after its link came back could not reach the primary for a
     # while, master_link_status:down).
     try:
-        wait_for("replica-2 linked to the primary again", lambda: (
-            "master_link_status:up" in redis_cli(
-                "redis-replica-2", "INFO", "replication")), 150, interval=1)
+        wait_for("replica-2 linked to the primary again",
+                 lambda: linked("redis-replica-2"), 150, interval=1)
     except AssertionError as e:
         raise AssertionError(f"{e}: {failover_state()}")
     figure(f"node 2 back: Ready {back:.1f}s after its link came up, "
@@ -666,8 +668,7 @@ def primary_node_lost_sentinel_follows():
     # x-replica-entrypoint)
     for svc in ("redis-replica-1", "redis-replica-2"):
         try:
-            wait_for(f"{svc} linked to the primary", lambda: "master_link_"
-                     "status:up" in redis_cli(svc, "INFO", "replication"),
+            wait_for(f"{svc} linked to the primary", lambda: linked(svc),
                      30, interval=1)
         except AssertionError as e:
             raise AssertionError(f"{e}: {failover_state()}")
